@@ -1,0 +1,1 @@
+"""Reserver's core: resources, availability and reservations that never double-book."""

@@ -1,0 +1,1 @@
+"""In-process adapters that need no third-party library: memory storage, clocks, recorders."""

@@ -1,0 +1,163 @@
+"""Recurrence rules (an RFC 5545 RRULE subset) expanded in local wall time.
+
+A weekly 09:00 booking stays 09:00 local across DST; each occurrence keeps the exact duration
+asked for. A wall time in a DST gap moves forward by the gap, an ambiguous one takes the first
+instant. Monthly "the 31st" follows RFC 5545: months without a 31st are skipped (use
+``month_day=-1`` for "the last day of each month"); "last Friday" is ``NthWeekday(-1, 4)``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+import attrs
+from dateutil import rrule
+
+from reserver.core.errors import ValidationError
+from reserver.core.spans import TimeSpan, require_aware, resolve_wall_time
+
+MAX_OCCURRENCES = 730
+MAX_HORIZON_DAYS = 731  # two years, a leap day included
+MAX_INTERVAL = 99
+
+
+class Frequency(StrEnum):
+    """How often a series repeats."""
+
+    DAILY = "daily"
+    WEEKLY = "weekly"
+    MONTHLY = "monthly"
+    YEARLY = "yearly"
+
+
+def _check_weekday(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if not 0 <= value <= 6:
+        raise ValidationError.for_field("weekday", "must be 0 (Monday) to 6 (Sunday)")
+
+
+@attrs.frozen
+class NthWeekday:
+    """The ``n``-th ``weekday`` of the month (0 = Monday); ``n = -1`` is the last one."""
+
+    n: int
+    weekday: int = attrs.field(validator=_check_weekday)
+
+    def __attrs_post_init__(self) -> None:
+        if self.n == 0 or not -5 <= self.n <= 5:
+            raise ValidationError.for_field("nth_weekday", "n must be 1..5 or -1..-5")
+
+
+def _weekdays(value: object) -> tuple[int, ...]:
+    days = tuple(sorted(set(value))) if isinstance(value, list | tuple | set | frozenset) else ()
+    if not isinstance(value, list | tuple | set | frozenset) or any(
+        not isinstance(d, int) or not 0 <= d <= 6 for d in days
+    ):
+        raise ValidationError.for_field("weekdays", "must be a list of 0 (Monday) to 6 (Sunday)")
+    return days
+
+
+@attrs.frozen
+class RecurrenceRule:
+    """When a series repeats. Exactly one of ``count`` and ``until`` bounds it."""
+
+    frequency: Frequency
+    interval: int = 1
+    weekdays: tuple[int, ...] = attrs.field(default=(), converter=_weekdays)
+    month_day: int | None = None
+    nth_weekday: NthWeekday | None = None
+    count: int | None = None
+    until: datetime | None = None
+    exdates: frozenset[date] = attrs.field(default=frozenset(), converter=frozenset)
+
+    def __attrs_post_init__(self) -> None:
+        errors = list(self._problems())
+        if errors:
+            raise ValidationError.merge(errors)
+
+    def _problems(self) -> Iterator[ValidationError]:
+        if not 1 <= self.interval <= MAX_INTERVAL:
+            yield ValidationError.for_field("interval", f"must be 1 to {MAX_INTERVAL}")
+        if self.count is None and self.until is None:
+            yield ValidationError.for_field("count", "set count or until (a series must end)")
+        if self.count is not None and self.until is not None:
+            yield ValidationError.for_field("until", "set count or until, not both")
+        if self.count is not None and not 1 <= self.count <= MAX_OCCURRENCES:
+            yield ValidationError.for_field("count", f"must be 1 to {MAX_OCCURRENCES}")
+        if self.until is not None:
+            try:
+                require_aware(self.until, "until")
+            except ValidationError as exc:
+                yield exc
+        if self.weekdays and self.frequency is not Frequency.WEEKLY:
+            yield ValidationError.for_field("weekdays", "only weekly series take weekdays")
+        monthly = self.frequency in (Frequency.MONTHLY, Frequency.YEARLY)
+        if (self.month_day is not None or self.nth_weekday is not None) and not monthly:
+            yield ValidationError.for_field("month_day", "only monthly or yearly series take it")
+        if self.month_day is not None and self.nth_weekday is not None:
+            yield ValidationError.for_field("month_day", "set month_day or nth_weekday, not both")
+        if self.month_day is not None and (self.month_day == 0 or not -31 <= self.month_day <= 31):
+            yield ValidationError.for_field("month_day", "must be 1..31 or -1..-31")
+
+
+@attrs.frozen
+class Occurrence:
+    """One expanded occurrence: ``key`` is its local date, stable across edits of the series."""
+
+    key: str
+    span: TimeSpan
+
+
+_FREQ = {
+    Frequency.DAILY: rrule.DAILY,
+    Frequency.WEEKLY: rrule.WEEKLY,
+    Frequency.MONTHLY: rrule.MONTHLY,
+    Frequency.YEARLY: rrule.YEARLY,
+}
+
+
+def _wall_times(rule: RecurrenceRule, wall_start: datetime, tz: ZoneInfo) -> Iterator[datetime]:
+    options: dict[str, object] = {"interval": rule.interval, "dtstart": wall_start}
+    if rule.frequency is Frequency.WEEKLY:
+        options["byweekday"] = rule.weekdays or (wall_start.weekday(),)
+    if rule.month_day is not None:
+        options["bymonthday"] = rule.month_day
+    if rule.nth_weekday is not None:
+        options["byweekday"] = rrule.weekday(rule.nth_weekday.weekday, rule.nth_weekday.n)
+    if rule.count is not None:
+        options["count"] = rule.count
+    if rule.until is not None:
+        options["until"] = rule.until.astimezone(tz).replace(tzinfo=None)
+    return iter(rrule.rrule(_FREQ[rule.frequency], **options))  # type: ignore[arg-type]
+
+
+def expand(
+    rule: RecurrenceRule, first_start: datetime, tz: ZoneInfo, duration: timedelta
+) -> list[Occurrence]:
+    """Return the occurrences of ``rule`` from ``first_start`` (aware), in local wall time of ``tz``.
+
+    Raises:
+        ValidationError: the rule yields nothing, or runs past 730 occurrences or two years.
+    """
+    first_start = require_aware(first_start, "start")
+    if duration <= timedelta(0):
+        raise ValidationError.for_field("end", "must be after start")
+    wall_start = first_start.astimezone(tz).replace(tzinfo=None)
+    horizon = wall_start + timedelta(days=MAX_HORIZON_DAYS)
+    walls = list(itertools.islice(_wall_times(rule, wall_start, tz), MAX_OCCURRENCES + 1))
+    if len(walls) > MAX_OCCURRENCES or (walls and walls[-1] > horizon):
+        raise ValidationError.for_field(
+            "rule",
+            f"the series runs past the cap of {MAX_OCCURRENCES} occurrences or two years",
+        )
+    occurrences = [
+        Occurrence(wall.date().isoformat(), TimeSpan.starting(resolve_wall_time(wall, tz), duration))
+        for wall in walls
+        if wall.date() not in rule.exdates
+    ]
+    if not occurrences:
+        raise ValidationError.for_field("rule", "the series has no occurrences")
+    return occurrences

@@ -1,0 +1,110 @@
+"""Exact time: aware instants, half-open spans, and local wall time that survives DST."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import attrs
+
+from reserver.core.errors import ValidationError
+
+NAIVE_HINT = "include a UTC offset, e.g. 2026-01-10T09:00:00+01:00"
+
+
+def require_aware(value: datetime, field: str) -> datetime:
+    """Return ``value`` in UTC, or raise ``ValidationError`` naming ``field`` if it is naive."""
+    if not isinstance(value, datetime):
+        raise ValidationError.for_field(field, f"expected a datetime, got {type(value).__name__}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValidationError.for_field(field, NAIVE_HINT)
+    return value.astimezone(UTC)
+
+
+def zone(name: str, field: str = "timezone") -> ZoneInfo:
+    """Return the IANA zone called ``name``, or raise ``ValidationError`` naming ``field``."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
+        raise ValidationError.for_field(field, f"unknown IANA time zone {name!r}") from exc
+
+
+def _utc_start(value: datetime, field: attrs.Attribute[datetime]) -> datetime:
+    return require_aware(value, field.name)
+
+
+@attrs.frozen(order=True)
+class TimeSpan:
+    """A half-open interval ``[start, end)`` of aware instants, held in UTC.
+
+    Touching spans do not overlap; a span is never empty.
+    """
+
+    start: datetime = attrs.field(converter=attrs.Converter(_utc_start, takes_field=True))  # type: ignore[misc]
+    end: datetime = attrs.field(converter=attrs.Converter(_utc_start, takes_field=True))  # type: ignore[misc]
+
+    def __attrs_post_init__(self) -> None:
+        if self.end <= self.start:
+            raise ValidationError.for_field("end", "must be after start")
+
+    @classmethod
+    def starting(cls, start: datetime, duration: timedelta) -> TimeSpan:
+        """Return the span of ``duration`` from ``start``."""
+        return cls(start, start + duration)
+
+    @property
+    def duration(self) -> timedelta:
+        """The exact elapsed time between start and end."""
+        return self.end - self.start
+
+    def overlaps(self, other: TimeSpan) -> bool:
+        """Whether the spans share an instant (touching spans do not)."""
+        return self.start < other.end and other.start < self.end
+
+    def contains(self, other: TimeSpan) -> bool:
+        """Whether ``other`` lies wholly inside this span."""
+        return self.start <= other.start and other.end <= self.end
+
+    def widened(self, before: timedelta, after: timedelta) -> TimeSpan:
+        """Return the span grown by ``before`` and ``after`` (buffers)."""
+        return TimeSpan(self.start - before, self.end + after)
+
+    def shifted(self, delta: timedelta) -> TimeSpan:
+        """Return the span moved by ``delta``."""
+        return TimeSpan(self.start + delta, self.end + delta)
+
+    def __str__(self) -> str:
+        return f"[{self.start.isoformat()}, {self.end.isoformat()})"
+
+
+def local_instant(day: date, at: time, tz: ZoneInfo) -> datetime:
+    """Return the UTC instant at which local wall time ``day at`` happens in ``tz``.
+
+    A wall time in a DST gap moves forward by the gap (02:30 on a spring-forward night becomes
+    03:30); an ambiguous one takes the first (earlier) instant, as RFC 5545 prescribes.
+    """
+    return resolve_wall_time(datetime.combine(day, at), tz)
+
+
+def resolve_wall_time(wall: datetime, tz: ZoneInfo) -> datetime:
+    """Return the UTC instant of a naive local wall time in ``tz`` (gap forward, fold first)."""
+    # fold=0 applies the offset in force before a transition: for a gap that lands exactly the
+    # gap's length later (02:30 -> 03:30 EDT), for an overlap it picks the earlier instant.
+    return wall.replace(tzinfo=tz, fold=0).astimezone(UTC)
+
+
+def local_midnight(day: date, tz: ZoneInfo) -> datetime:
+    """Return the UTC instant at which local ``day`` begins."""
+    return local_instant(day, time(0), tz)
+
+
+def local_day_span(day: date, tz: ZoneInfo) -> TimeSpan:
+    """Return the span of local ``day`` (23, 24 or 25 hours long around DST)."""
+    return TimeSpan(local_midnight(day, tz), local_midnight(day + timedelta(days=1), tz))
+
+
+def local_days(span: TimeSpan, tz: ZoneInfo) -> list[date]:
+    """Return every local date that ``span`` touches in ``tz``."""
+    first = span.start.astimezone(tz).date()
+    last = (span.end - timedelta(microseconds=1)).astimezone(tz).date()
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]

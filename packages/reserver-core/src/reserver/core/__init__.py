@@ -1,1 +1,100 @@
-"""Reserver's core: resources, availability and reservations that never double-book."""
+"""Reserver's core: resources, availability and reservations that never double-book.
+
+Start with ``Reserver.in_memory()`` or ``Reserver(storage=...)``; every use case takes the acting
+``Principal`` first.
+"""
+
+from reserver.core.commands import (
+    GroupDraft,
+    MultiReservationRequest,
+    OccurrenceScope,
+    ReservationEdit,
+    ReservationRequest,
+    ResourceDraft,
+    ResourcePatch,
+    SeriesEdit,
+    SeriesRequest,
+)
+from reserver.core.errors import (
+    AdapterError,
+    Alternative,
+    ConfigurationError,
+    ConflictError,
+    DeliveryError,
+    NotFoundError,
+    PermissionDeniedError,
+    ReserverError,
+    Rule,
+    StorageError,
+    ValidationError,
+    Violation,
+)
+from reserver.core.facade import Reserver
+from reserver.core.models import (
+    Attributes,
+    BookingPolicy,
+    Group,
+    HistoryEntry,
+    Quota,
+    Reservation,
+    ReservationStatus,
+    Resource,
+    ResourceStatus,
+    Series,
+)
+from reserver.core.principals import Principal, Role
+from reserver.core.queries import Page, PageRequest, ReservationQuery, ResourceQuery
+from reserver.core.recurrence import Frequency, NthWeekday, RecurrenceRule
+from reserver.core.schedules import Blackout, OpeningInterval, Scope, WeeklyHours
+from reserver.core.settings import CoreSettings
+from reserver.core.spans import TimeSpan
+
+__all__ = [
+    "AdapterError",
+    "Alternative",
+    "Attributes",
+    "Blackout",
+    "BookingPolicy",
+    "ConfigurationError",
+    "ConflictError",
+    "CoreSettings",
+    "DeliveryError",
+    "Frequency",
+    "Group",
+    "GroupDraft",
+    "HistoryEntry",
+    "MultiReservationRequest",
+    "NotFoundError",
+    "NthWeekday",
+    "OccurrenceScope",
+    "OpeningInterval",
+    "Page",
+    "PageRequest",
+    "PermissionDeniedError",
+    "Principal",
+    "Quota",
+    "RecurrenceRule",
+    "Reservation",
+    "ReservationEdit",
+    "ReservationQuery",
+    "ReservationRequest",
+    "ReservationStatus",
+    "Reserver",
+    "ReserverError",
+    "Resource",
+    "ResourceDraft",
+    "ResourcePatch",
+    "ResourceQuery",
+    "ResourceStatus",
+    "Role",
+    "Rule",
+    "Scope",
+    "Series",
+    "SeriesEdit",
+    "SeriesRequest",
+    "StorageError",
+    "TimeSpan",
+    "ValidationError",
+    "Violation",
+    "WeeklyHours",
+]

@@ -32,7 +32,7 @@ def _non_negative(instance: object, attribute: attrs.Attribute[object], value: o
 
 @attrs.frozen
 class Quota:
-    """Per-user limits, counted over the scope that owns the policy (a resource or a group subtree)."""
+    """Per-user limits, counted over the scope owning the policy (a resource or a group subtree)."""
 
     max_active: int | None = attrs.field(default=None, validator=_non_negative)
     max_hours_per_day: float | None = attrs.field(default=None, validator=_non_negative)
@@ -41,8 +41,10 @@ class Quota:
     @property
     def is_unlimited(self) -> bool:
         """Whether no limit is set at all."""
-        return self.max_active is None and self.max_hours_per_day is None and (
-            self.max_hours_per_week is None
+        return (
+            self.max_active is None
+            and self.max_hours_per_day is None
+            and (self.max_hours_per_week is None)
         )
 
 
@@ -102,7 +104,7 @@ def _name(instance: object, attribute: attrs.Attribute[str], value: str) -> None
 
 @attrs.frozen
 class Group:
-    """A node of the location tree (site > building > floor > room); ``path`` lists its ancestors."""
+    """A node of the location tree (site > building > floor > room); ``path``: its ancestors."""
 
     id: GroupId
     name: str = attrs.field(validator=_name)

@@ -16,8 +16,15 @@ from typing import Protocol
 import attrs
 
 from reserver.core.events import OutboxMessage
-from reserver.core.ids import BlackoutId, EventId, GroupId, ReservationId, ResourceId, SeriesId
-from reserver.core.ids import UserId
+from reserver.core.ids import (
+    BlackoutId,
+    EventId,
+    GroupId,
+    ReservationId,
+    ResourceId,
+    SeriesId,
+    UserId,
+)
 from reserver.core.models import Group, HistoryEntry, Reservation, Resource, Series
 from reserver.core.queries import Page, PageRequest, ReservationQuery, ResourceQuery
 from reserver.core.schedules import Blackout, Scope, WeeklyHours

@@ -11,7 +11,8 @@ from typing import Any, TypeVar
 
 import cattrs
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
-from cattrs.preconf.json import JsonConverter, make_converter as make_json_converter
+from cattrs.preconf.json import JsonConverter
+from cattrs.preconf.json import make_converter as make_json_converter
 
 from reserver.core.errors import ValidationError
 from reserver.core.spans import require_aware
@@ -86,11 +87,13 @@ def structure(converter: cattrs.Converter, data: Any, cls: type[T]) -> T:
 
 def _field_errors(exc: BaseException, prefix: str) -> list[ValidationError]:
     if isinstance(exc, ForbiddenExtraKeysError):
-        return [ValidationError.for_field(f"{prefix}{k}", "unknown field") for k in exc.extra_fields]
-    if isinstance(exc, ValidationError):
         return [
-            ValidationError.for_field(f"{prefix}{k}", v) for k, v in exc.fields.items()
-        ] or [ValidationError.for_field(prefix.rstrip(".") or "body", str(exc))]
+            ValidationError.for_field(f"{prefix}{k}", "unknown field") for k in exc.extra_fields
+        ]
+    if isinstance(exc, ValidationError):
+        return [ValidationError.for_field(f"{prefix}{k}", v) for k, v in exc.fields.items()] or [
+            ValidationError.for_field(prefix.rstrip(".") or "body", str(exc))
+        ]
     if isinstance(exc, ClassValidationError | IterableValidationError):
         found: list[ValidationError] = []
         for sub in exc.exceptions:

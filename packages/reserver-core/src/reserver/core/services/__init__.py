@@ -1,0 +1,1 @@
+"""The use cases, grouped by area; reach them through the ``Reserver`` facade."""

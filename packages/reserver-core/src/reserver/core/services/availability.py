@@ -1,0 +1,283 @@
+"""When things are free: slots of one resource, the next free slot, and free resources to find."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+
+import attrs
+
+from reserver.core import availability as calc
+from reserver.core.errors import Alternative, ValidationError
+from reserver.core.ids import ResourceId
+from reserver.core.models import Resource, ResourceStatus
+from reserver.core.ports import Transaction
+from reserver.core.principals import Principal
+from reserver.core.queries import PageRequest, ResourceQuery
+from reserver.core.rules import Candidate, policy_violations
+from reserver.core.services.context import ServiceContext
+from reserver.core.services.resolution import ResourceRules, load_all_rules, load_rules
+from reserver.core.spans import TimeSpan, local_day_span
+
+MAX_SEARCH = timedelta(days=366)
+
+
+@attrs.frozen
+class FoundResource:
+    """A free resource and the earliest slot it offers."""
+
+    resource: Resource
+    slot: TimeSpan
+
+
+def _check_duration(duration: timedelta) -> None:
+    if not isinstance(duration, timedelta) or duration <= timedelta(0):
+        raise ValidationError.for_field("duration", "must be positive")
+    if duration > MAX_SEARCH:
+        raise ValidationError.for_field("duration", "must be at most 366 days")
+
+
+def _check_window(window: TimeSpan) -> None:
+    if window.duration > MAX_SEARCH:
+        raise ValidationError.for_field("window", "may span at most 366 days")
+
+
+class AvailabilityService:
+    """Availability use cases; reach them as ``reserver.availability``. Anyone may look."""
+
+    def __init__(self, ctx: ServiceContext) -> None:
+        self._ctx = ctx
+
+    def free_slots(
+        self,
+        principal: Principal,
+        resource_id: ResourceId,
+        duration: timedelta,
+        *,
+        day: date | None = None,
+        window: TimeSpan | None = None,
+    ) -> list[TimeSpan]:
+        """Every bookable span of ``duration`` on local ``day`` (or inside ``window``)."""
+        _check_duration(duration)
+        with self._ctx.storage.transaction(readonly=True) as tx:
+            rules = load_rules(tx, tx.resources.get(resource_id), self._ctx.settings)
+            if window is None:
+                if day is None:
+                    raise ValidationError.for_field("day", "give a day or a window")
+                window = local_day_span(day, rules.tz)
+            _check_window(window)
+            busy = self.busy_blocks(tx, [resource_id], window, rules)
+            return self.bookable(
+                rules, window, busy.get(resource_id, []), duration, first_only=False
+            )
+
+    def next_available(
+        self,
+        principal: Principal,
+        resource_id: ResourceId,
+        duration: timedelta,
+        *,
+        after: datetime | None = None,
+        days: int | None = None,
+    ) -> TimeSpan | None:
+        """The earliest bookable span of ``duration`` from ``after`` within ``days``."""
+        _check_duration(duration)
+        days = self._ctx.settings.search_days if days is None else days
+        if not 1 <= days <= 366:
+            raise ValidationError.for_field("days", "must be 1 to 366")
+        start = max(after or self._ctx.now(), self._ctx.now())
+        window = TimeSpan(start, start + timedelta(days=days))
+        with self._ctx.storage.transaction(readonly=True) as tx:
+            rules = load_rules(tx, tx.resources.get(resource_id), self._ctx.settings)
+            busy = self.busy_blocks(tx, [resource_id], window, rules)
+            found = self.bookable(
+                rules, window, busy.get(resource_id, []), duration, first_only=True
+            )
+            return found[0] if found else None
+
+    def busy(
+        self, principal: Principal, resource_id: ResourceId, window: TimeSpan
+    ) -> list[TimeSpan]:
+        """The spans during which ``resource_id`` is held (who holds them is not shown)."""
+        _check_window(window)
+        with self._ctx.storage.transaction(readonly=True) as tx:
+            tx.resources.get(resource_id)
+            return [r.span for r in tx.reservations.blocking_overlaps([resource_id], window)]
+
+    def find(
+        self,
+        principal: Principal,
+        query: ResourceQuery = ResourceQuery(),
+        *,
+        span: TimeSpan | None = None,
+        duration: timedelta | None = None,
+        window: TimeSpan | None = None,
+        limit: int = 50,
+    ) -> list[FoundResource]:
+        """Resources matching ``query`` free for ``span``, or for ``duration`` in ``window``.
+
+        Ranked by the earliest free start, then by name.
+        """
+        if (span is None) == (duration is None):
+            raise ValidationError.for_field(
+                "span", "give either a span, or a duration and a window"
+            )
+        if duration is not None:
+            _check_duration(duration)
+            if window is None:
+                now = self._ctx.now()
+                window = TimeSpan(now, now + timedelta(days=self._ctx.settings.search_days))
+        search = span if span is not None else window
+        assert search is not None
+        _check_window(search)
+        with self._ctx.storage.transaction(readonly=True) as tx:
+            resources = _all_matching(tx, query)
+            return self.find_in(
+                tx, resources, span=span, duration=duration, window=search, limit=limit
+            )
+
+    def find_in(
+        self,
+        tx: Transaction,
+        resources: Sequence[Resource],
+        *,
+        span: TimeSpan | None,
+        duration: timedelta | None,
+        window: TimeSpan,
+        limit: int,
+    ) -> list[FoundResource]:
+        """Rank ``resources`` by their earliest fit inside ``tx`` (alternatives reuse this)."""
+        now = self._ctx.now()
+        all_rules = load_all_rules(tx, resources, self._ctx.settings)
+        busy = self.busy_blocks(tx, [r.id for r in resources], window, *all_rules.values())
+        found: list[FoundResource] = []
+        for resource in resources:
+            rules = all_rules[resource.id]
+            blocks = busy.get(resource.id, [])
+            if span is not None:
+                candidate = Candidate(rules, span)
+                if next(policy_violations(candidate, now), None) is None and not any(
+                    b.overlaps(candidate.block) for b in blocks
+                ):
+                    found.append(FoundResource(resource, span))
+            else:
+                assert duration is not None
+                slots = self.bookable(rules, window, blocks, duration, first_only=True)
+                if slots:
+                    found.append(FoundResource(resource, slots[0]))
+        found.sort(key=lambda f: (f.slot.start, f.resource.name.casefold(), f.resource.id))
+        return found[:limit]
+
+    def busy_blocks(
+        self,
+        tx: Transaction,
+        resource_ids: Sequence[ResourceId],
+        window: TimeSpan,
+        *rules: ResourceRules,
+    ) -> dict[ResourceId, list[TimeSpan]]:
+        """The blocks held on each resource near ``window``, wide enough for every buffer."""
+        before = max((r.policy.buffer_after for r in rules), default=timedelta(0))
+        after = max((r.policy.buffer_before for r in rules), default=timedelta(0))
+        by_resource: dict[ResourceId, list[TimeSpan]] = defaultdict(list)
+        for reservation in tx.reservations.blocking_overlaps(
+            resource_ids, window.widened(before, after)
+        ):
+            by_resource[reservation.resource_id].append(reservation.block)
+        return by_resource
+
+    def bookable(
+        self,
+        rules: ResourceRules,
+        window: TimeSpan,
+        busy: Sequence[TimeSpan],
+        duration: timedelta,
+        *,
+        first_only: bool,
+    ) -> list[TimeSpan]:
+        """The spans of ``duration`` in ``window`` that the whole pipeline would accept."""
+        policy, resource, now = rules.policy, rules.resource, self._ctx.now()
+        if resource.is_retired or resource.status_at(now) is ResourceStatus.DISABLED:
+            return []
+        if policy.min_duration is not None and duration < policy.min_duration:
+            return []
+        if policy.max_duration is not None and duration > policy.max_duration:
+            return []
+        not_before = now + policy.min_notice
+        if resource.status_at(now) is ResourceStatus.MAINTENANCE:
+            if resource.maintenance_until is None:
+                return []
+            not_before = max(not_before, resource.maintenance_until)
+        not_after = None if policy.max_advance is None else now + policy.max_advance
+        open_ = calc.open_windows(window, rules.tz, rules.hours, rules.blackouts)
+        free = calc.free_windows(
+            open_, busy, buffer_before=policy.buffer_before, buffer_after=policy.buffer_after
+        )
+        step = policy.granularity or self._ctx.settings.slot_step
+        fit = calc.first_fit if first_only else calc.slots
+        result = fit(
+            free, duration, step=step, tz=rules.tz, not_before=not_before, not_after=not_after
+        )
+        if result is None:
+            return []
+        return [result] if isinstance(result, TimeSpan) else list(result)
+
+
+def _all_matching(tx: Transaction, query: ResourceQuery) -> list[Resource]:
+    resources: list[Resource] = []
+    page = tx.resources.find(query, PageRequest(limit=500))
+    resources.extend(page.items)
+    while page.next_cursor is not None:
+        page = tx.resources.find(query, PageRequest(limit=500, cursor=page.next_cursor))
+        resources.extend(page.items)
+    return resources
+
+
+class AlternativeFinder:
+    """Suggests what would have worked when a booking is refused."""
+
+    def __init__(self, ctx: ServiceContext, availability: AvailabilityService) -> None:
+        self._ctx = ctx
+        self._availability = availability
+
+    def for_refusal(self, resource_ids: Sequence[ResourceId], span: TimeSpan) -> list[Alternative]:
+        """The next free slots of the same length on the same resources, then similar resources."""
+        wanted = self._ctx.settings.alternatives
+        if wanted <= 0:
+            return []
+        horizon = TimeSpan(
+            max(span.start, self._ctx.now()),
+            max(span.start, self._ctx.now()) + timedelta(days=self._ctx.settings.search_days),
+        )
+        with self._ctx.storage.transaction(readonly=True) as tx:
+            resources = list(tx.resources.get_many(resource_ids))
+            if len(resources) != 1:
+                return []
+            resource = resources[0]
+            all_rules = load_all_rules(tx, resources, self._ctx.settings)
+            busy = self._availability.busy_blocks(tx, [resource.id], horizon, *all_rules.values())
+            slots = self._availability.bookable(
+                all_rules[resource.id],
+                horizon,
+                busy.get(resource.id, []),
+                span.duration,
+                first_only=False,
+            )
+            found = [
+                Alternative(resource.id, s.start.isoformat(), s.end.isoformat())
+                for s in slots[:wanted]
+            ]
+            similar = ResourceQuery(
+                kind=resource.kind,
+                group_ids=None if resource.group_id is None else frozenset({resource.group_id}),
+            )
+            others = [r for r in _all_matching(tx, similar) if r.id != resource.id]
+            for hit in self._availability.find_in(
+                tx, others, span=span, duration=None, window=span, limit=wanted
+            ):
+                found.append(
+                    Alternative(
+                        hit.resource.id, hit.slot.start.isoformat(), hit.slot.end.isoformat()
+                    )
+                )
+            return found

@@ -1,0 +1,49 @@
+"""What every use case shares: storage, clock, settings, and writing events to the outbox."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+import attrs
+from cattrs.preconf.json import JsonConverter
+
+from reserver.core.errors import PermissionDeniedError
+from reserver.core.events import DomainEvent, OutboxMessage
+from reserver.core.ids import EventId, UserId, new_id
+from reserver.core.ports import Clock, Storage, Transaction
+from reserver.core.principals import Principal
+from reserver.core.settings import CoreSettings
+
+E = TypeVar("E", bound=DomainEvent)
+
+
+@attrs.frozen
+class ServiceContext:
+    """The dependencies of the use cases, built once by the facade."""
+
+    storage: Storage
+    clock: Clock
+    settings: CoreSettings
+    converter: JsonConverter
+
+    def now(self) -> datetime:
+        """The current time, from the clock port only."""
+        return self.clock.now()
+
+    def emit(
+        self, tx: Transaction, event_type: Callable[..., E], actor: UserId, **fields: Any
+    ) -> E:
+        """Record an event in the outbox of ``tx``: it commits, or vanishes, with the change."""
+        event = event_type(id=EventId(new_id()), occurred_at=self.now(), actor=actor, **fields)
+        payload = json.dumps(self.converter.unstructure(event, unstructure_as=type(event)))
+        tx.outbox.add(OutboxMessage(event.id, event.topic, payload, event.occurred_at))
+        return event
+
+
+def require_admin(principal: Principal, action: str) -> None:
+    """Refuse ``action`` unless ``principal`` is an administrator."""
+    if not principal.is_admin:
+        raise PermissionDeniedError(f"only administrators may {action}")

@@ -1,0 +1,119 @@
+"""What applies to a resource: the nearest policy, hours and zone, every blackout above it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from zoneinfo import ZoneInfo
+
+import attrs
+
+from reserver.core.ids import GroupId
+from reserver.core.models import BookingPolicy, Group, Resource
+from reserver.core.ports import Transaction
+from reserver.core.schedules import Blackout, Scope, WeeklyHours
+from reserver.core.settings import CoreSettings
+from reserver.core.spans import zone
+
+
+@attrs.frozen
+class ResourceRules:
+    """Everything the booking pipeline and the slot search need to know about one resource.
+
+    ``quota_scope`` is where the policy came from: the resource itself, or the group whose
+    subtree the quota counts over (``None`` for the system default, counted per resource).
+    """
+
+    resource: Resource
+    tz: ZoneInfo
+    policy: BookingPolicy
+    quota_group: GroupId | None
+    hours: WeeklyHours
+    blackouts: tuple[Blackout, ...]
+
+
+def scopes_of(resource: Resource, lineage: Sequence[GroupId]) -> list[Scope]:
+    """The scopes that apply to ``resource``, nearest first, the global scope last."""
+    return [
+        Scope.resource(resource.id),
+        *(Scope.group(g) for g in reversed(lineage)),
+        Scope.everywhere(),
+    ]
+
+
+def lineage_of(resource: Resource, groups: Mapping[GroupId, Group]) -> tuple[GroupId, ...]:
+    """The resource's groups, root first (empty when it has none)."""
+    if resource.group_id is None or resource.group_id not in groups:
+        return ()
+    return groups[resource.group_id].lineage
+
+
+def _nearest_policy(
+    resource: Resource,
+    lineage: Sequence[GroupId],
+    groups: Mapping[GroupId, Group],
+    default: BookingPolicy,
+) -> tuple[BookingPolicy, GroupId | None]:
+    if resource.policy is not None:
+        return resource.policy, None
+    for group_id in reversed(lineage):
+        policy = groups[group_id].policy
+        if policy is not None:
+            return policy, group_id
+    return default, None
+
+
+def resolve(
+    resource: Resource,
+    groups: Mapping[GroupId, Group],
+    hours: Mapping[Scope, WeeklyHours],
+    blackouts: Sequence[Blackout],
+    settings: CoreSettings,
+) -> ResourceRules:
+    """Resolve the rules of ``resource`` from preloaded groups, hours and blackouts."""
+    lineage = lineage_of(resource, groups)
+    scopes = scopes_of(resource, lineage)
+    policy, quota_group = _nearest_policy(resource, lineage, groups, settings.default_policy)
+    nearest_hours = next((hours[s] for s in scopes if s in hours), WeeklyHours.always_open())
+    wanted = set(scopes)
+    return ResourceRules(
+        resource=resource,
+        tz=zone(resource.timezone),
+        policy=policy,
+        quota_group=quota_group,
+        hours=nearest_hours,
+        blackouts=tuple(b for b in blackouts if b.scope in wanted),
+    )
+
+
+def load_rules(tx: Transaction, resource: Resource, settings: CoreSettings) -> ResourceRules:
+    """Load and resolve the rules of one resource inside ``tx``."""
+    groups = _groups_on_path(tx, resource)
+    scopes = scopes_of(resource, lineage_of(resource, groups))
+    hours = {}
+    for scope in scopes:
+        found = tx.hours.get(scope)
+        if found is not None:
+            hours[scope] = found
+            break
+    return resolve(resource, groups, hours, tx.blackouts.for_scopes(scopes), settings)
+
+
+def _groups_on_path(tx: Transaction, resource: Resource) -> dict[GroupId, Group]:
+    if resource.group_id is None:
+        return {}
+    leaf = tx.groups.get(resource.group_id)
+    groups = {leaf.id: leaf}
+    for group_id in leaf.path:
+        groups[group_id] = tx.groups.get(group_id)
+    return groups
+
+
+def load_all_rules(
+    tx: Transaction, resources: Sequence[Resource], settings: CoreSettings
+) -> dict[str, ResourceRules]:
+    """Resolve the rules of many resources with a fixed number of storage calls."""
+    groups = {g.id: g for g in tx.groups.all()}
+    hours = tx.hours.all()
+    scope_set = {s for r in resources for s in scopes_of(r, lineage_of(r, groups))}
+    blackouts = tx.blackouts.for_scopes(scope_set)
+    return {r.id: resolve(r, groups, hours, blackouts, settings) for r in resources}

@@ -21,7 +21,8 @@ class Reserver:
     """One whole Reserver system over the ports you pass in.
 
     Use cases by area: ``r.resources``, ``r.groups``, ``r.schedules``, ``r.availability``,
-    ``r.reservations``, ``r.series`` and ``r.outbox``. The HTTP API, the web UI and the CLI are views of this one object.
+    ``r.reservations``, ``r.series`` and ``r.outbox``. The HTTP API, the web UI and the CLI
+    are views of this one object.
     """
 
     def __init__(

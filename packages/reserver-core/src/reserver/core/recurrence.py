@@ -8,7 +8,6 @@ instant. Monthly "the 31st" follows RFC 5545: months without a 31st are skipped 
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -16,12 +15,14 @@ from zoneinfo import ZoneInfo
 
 import attrs
 from dateutil import rrule
+from dateutil.relativedelta import relativedelta
 
 from reserver.core.errors import ValidationError
 from reserver.core.spans import TimeSpan, require_aware, resolve_wall_time
 
 MAX_OCCURRENCES = 730
-MAX_HORIZON_DAYS = 731  # two years, a leap day included
+MAX_HORIZON_YEARS = 2  # calendar years of local wall time from the first start
+MAX_HORIZON_DAYS = 731  # the most days two calendar years span
 MAX_INTERVAL = 99
 
 
@@ -119,19 +120,62 @@ _FREQ = {
 }
 
 
-def _wall_times(rule: RecurrenceRule, wall_start: datetime, tz: ZoneInfo) -> Iterator[datetime]:
-    options: dict[str, object] = {"interval": rule.interval, "dtstart": wall_start}
+def _later_walls(
+    rule: RecurrenceRule, wall_start: datetime, horizon: datetime
+) -> Iterator[datetime]:
+    """The rule's wall times after ``wall_start``, up to ``horizon`` (inclusive)."""
+    options: dict[str, object] = {
+        "interval": rule.interval,
+        "dtstart": wall_start,
+        "wkst": rrule.MO,  # RFC 5545's default; dateutil would follow calendar.firstweekday()
+        "until": horizon,  # bounds the search: a rule that never matches stops here
+    }
     if rule.frequency is Frequency.WEEKLY:
         options["byweekday"] = rule.weekdays or (wall_start.weekday(),)
+    if rule.frequency is Frequency.YEARLY and (rule.month_day or rule.nth_weekday):
+        # Without BYMONTH a yearly BYMONTHDAY means every month and a yearly "last Monday"
+        # the last Monday of the year; our yearly series repeat in the month they start in.
+        options["bymonth"] = wall_start.month
     if rule.month_day is not None:
         options["bymonthday"] = rule.month_day
     if rule.nth_weekday is not None:
         options["byweekday"] = rrule.weekday(rule.nth_weekday.weekday, rule.nth_weekday.n)
-    if rule.count is not None:
-        options["count"] = rule.count
-    if rule.until is not None:
-        options["until"] = rule.until.astimezone(tz).replace(tzinfo=None)
-    return iter(rrule.rrule(_FREQ[rule.frequency], **options))  # type: ignore[arg-type]
+    walls = rrule.rrule(_FREQ[rule.frequency], **options)  # type: ignore[arg-type]
+    return (wall for wall in walls if wall != wall_start)
+
+
+def _past_cap(what: str) -> ValidationError:
+    return ValidationError.for_field(
+        "rule", f"the series {what}: the cap is {MAX_OCCURRENCES} occurrences within two years"
+    )
+
+
+def _starts(
+    rule: RecurrenceRule, first_start: datetime, tz: ZoneInfo
+) -> list[tuple[datetime, datetime]]:
+    """The (local wall time, UTC instant) of every occurrence before EXDATEs are removed."""
+    wall_start = first_start.astimezone(tz).replace(tzinfo=None)
+    horizon = wall_start + relativedelta(years=MAX_HORIZON_YEARS)
+    until = None if rule.until is None else require_aware(rule.until, "until")
+    if until is not None and until < first_start:
+        raise ValidationError.for_field("until", "must not be before the first start")
+    if until is not None and until > resolve_wall_time(horizon, tz):
+        raise _past_cap("runs past two years")
+    # The first start is always the first occurrence (RFC 5545: DTSTART counts as one) and
+    # keeps the exact instant given, even the second of two ambiguous ones.
+    starts = [(wall_start, first_start)]
+    for wall in _later_walls(rule, wall_start, horizon):
+        if rule.count is not None and len(starts) == rule.count:
+            return starts
+        instant = resolve_wall_time(wall, tz)
+        if until is not None and instant > until:
+            return starts
+        if len(starts) == MAX_OCCURRENCES:
+            raise _past_cap(f"has more than {MAX_OCCURRENCES} occurrences")
+        starts.append((wall, instant))
+    if rule.count is not None and len(starts) < rule.count:
+        raise _past_cap(f"needs more than two years for {rule.count} occurrences")
+    return starts
 
 
 def expand(
@@ -139,23 +183,26 @@ def expand(
 ) -> list[Occurrence]:
     """Return the occurrences of ``rule`` from ``first_start`` (aware), in local wall time of ``tz``.
 
+    Args:
+        rule: the recurrence rule.
+        first_start: the start of the first occurrence; it is always an occurrence.
+        tz: the zone whose wall time the rule follows (the resource's).
+        duration: the exact length of every occurrence.
+
+    Returns:
+        The occurrences in order, each keyed by its local date, EXDATEs removed.
+
     Raises:
-        ValidationError: the rule yields nothing, or runs past 730 occurrences or two years.
+        ValidationError: naming ``rule`` when the series runs past 730 occurrences or two years
+            or has no occurrence left, ``until`` when it is before ``first_start``, ``end`` when
+            ``duration`` is not positive.
     """
     first_start = require_aware(first_start, "start")
     if duration <= timedelta(0):
         raise ValidationError.for_field("end", "must be after start")
-    wall_start = first_start.astimezone(tz).replace(tzinfo=None)
-    horizon = wall_start + timedelta(days=MAX_HORIZON_DAYS)
-    walls = list(itertools.islice(_wall_times(rule, wall_start, tz), MAX_OCCURRENCES + 1))
-    if len(walls) > MAX_OCCURRENCES or (walls and walls[-1] > horizon):
-        raise ValidationError.for_field(
-            "rule",
-            f"the series runs past the cap of {MAX_OCCURRENCES} occurrences or two years",
-        )
     occurrences = [
-        Occurrence(wall.date().isoformat(), TimeSpan.starting(resolve_wall_time(wall, tz), duration))
-        for wall in walls
+        Occurrence(wall.date().isoformat(), TimeSpan(instant, instant + duration))
+        for wall, instant in _starts(rule, first_start, tz)
         if wall.date() not in rule.exdates
     ]
     if not occurrences:

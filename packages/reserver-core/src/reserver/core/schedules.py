@@ -7,6 +7,7 @@ else open around the clock. Blackouts add up across all the scopes above a resou
 
 from __future__ import annotations
 
+import itertools
 from datetime import date, datetime, time
 from enum import StrEnum
 
@@ -14,7 +15,7 @@ import attrs
 
 from reserver.core.errors import ValidationError
 from reserver.core.ids import BlackoutId
-from reserver.core.spans import TimeSpan
+from reserver.core.spans import TimeSpan, require_aware
 
 
 class ScopeKind(StrEnum):
@@ -25,16 +26,26 @@ class ScopeKind(StrEnum):
     RESOURCE = "resource"
 
 
+def _scope_kind(value: str) -> ScopeKind:
+    try:
+        return ScopeKind(value)
+    except ValueError as exc:
+        kinds = ", ".join(k.value for k in ScopeKind)
+        raise ValidationError.for_field("scope", f"kind must be one of {kinds}") from exc
+
+
 @attrs.frozen
 class Scope:
     """The owner of a schedule: a resource, a group subtree, or everything (``id`` is ``None``)."""
 
-    kind: ScopeKind
+    kind: ScopeKind = attrs.field(converter=_scope_kind)
     id: str | None = None
 
     def __attrs_post_init__(self) -> None:
         if (self.kind is ScopeKind.GLOBAL) != (self.id is None):
             raise ValidationError.for_field("scope", "global scopes have no id, others need one")
+        if self.id is not None and (not isinstance(self.id, str) or not self.id.strip()):
+            raise ValidationError.for_field("scope", "the id must be a non-empty string")
 
     @classmethod
     def everywhere(cls) -> Scope:
@@ -63,6 +74,8 @@ class OpeningInterval:
     closes: time
 
     def __attrs_post_init__(self) -> None:
+        if not isinstance(self.opens, time) or not isinstance(self.closes, time):
+            raise ValidationError.for_field("hours", "opens and closes must be times of day")
         if self.opens.tzinfo is not None or self.closes.tzinfo is not None:
             raise ValidationError.for_field("hours", "opening hours are local wall times")
         if self.closes != MIDNIGHT and self.closes <= self.opens:
@@ -72,12 +85,18 @@ class OpeningInterval:
 
 
 def _week(value: object) -> tuple[tuple[OpeningInterval, ...], ...]:
-    days = tuple(tuple(day) for day in value) if isinstance(value, list | tuple) else ()
-    if len(days) != 7:
+    sequence = (list, tuple)
+    if not isinstance(value, sequence) or len(value) != 7:
         raise ValidationError.for_field("hours", "give seven days, Monday first")
+    if any(
+        not isinstance(day, sequence) or not all(isinstance(i, OpeningInterval) for i in day)
+        for day in value
+    ):
+        raise ValidationError.for_field("hours", "each day is a list of opening intervals")
+    days = tuple(tuple(day) for day in value)
     for intervals in days:
         ordered = sorted(intervals, key=lambda i: i.opens)
-        for a, b in zip(ordered, ordered[1:], strict=False):
+        for a, b in itertools.pairwise(ordered):
             if a.closes == MIDNIGHT or a.closes > b.opens:
                 raise ValidationError.for_field("hours", "intervals of one day must not overlap")
     return tuple(tuple(sorted(day, key=lambda i: i.opens)) for day in days)
@@ -101,6 +120,10 @@ class WeeklyHours:
         return cls(tuple(day if i < 5 else () for i in range(7)))
 
 
+def _aware_or_none(value: datetime | None) -> datetime | None:
+    return None if value is None else require_aware(value, "created_at")
+
+
 @attrs.frozen
 class Blackout:
     """A time when nothing in its scope may be booked.
@@ -116,12 +139,16 @@ class Blackout:
     last_day: date | None = None
     yearly: bool = False
     span: TimeSpan | None = None
-    created_at: datetime | None = None
+    created_at: datetime | None = attrs.field(default=None, converter=_aware_or_none)
 
     def __attrs_post_init__(self) -> None:
         by_days = self.first_day is not None or self.last_day is not None
         if by_days == (self.span is not None):
-            raise ValidationError.for_field("span", "give either days or a span, not both")
+            raise ValidationError.for_field("span", "give either days or a span (exactly one)")
+        for name in ("first_day", "last_day"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, date) or isinstance(value, datetime)):
+                raise ValidationError.for_field(name, "must be a date, e.g. 2026-12-24")
         if by_days and (self.first_day is None or self.last_day is None):
             raise ValidationError.for_field("last_day", "give both first_day and last_day")
         if self.first_day and self.last_day and self.last_day < self.first_day:
@@ -137,8 +164,10 @@ class Blackout:
             return False
         if not self.yearly:
             return self.first_day <= day <= self.last_day
-        start, end = (self.first_day.month, self.first_day.day), (self.last_day.month, self.last_day.day)
-        here = (day.month, day.day)
         if (self.last_day - self.first_day).days >= 365:
             return True
+        start = (self.first_day.month, self.first_day.day)
+        end = (self.last_day.month, self.last_day.day)
+        here = (day.month, day.day)
+        # A range that wraps over New Year (Dec 24 - Jan 2) covers both of its ends.
         return start <= here <= end if start <= end else here >= start or here <= end

@@ -14,6 +14,8 @@ NAIVE_HINT = "include a UTC offset, e.g. 2026-01-10T09:00:00+01:00"
 
 def require_aware(value: datetime, field: str) -> datetime:
     """Return ``value`` in UTC, or raise ``ValidationError`` naming ``field`` if it is naive."""
+    if type(value) is datetime and value.tzinfo is UTC:
+        return value  # the hot path: spans built from spans are UTC already
     if not isinstance(value, datetime):
         raise ValidationError.for_field(field, f"expected a datetime, got {type(value).__name__}")
     if value.tzinfo is None or value.utcoffset() is None:
@@ -23,9 +25,12 @@ def require_aware(value: datetime, field: str) -> datetime:
 
 def zone(name: str, field: str = "timezone") -> ZoneInfo:
     """Return the IANA zone called ``name``, or raise ``ValidationError`` naming ``field``."""
+    if not isinstance(name, str) or not name:
+        raise ValidationError.for_field(field, f"unknown IANA time zone {name!r}")
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
+    # A directory of the database ("Europe") raises IsADirectoryError, an OSError.
+    except (ZoneInfoNotFoundError, ValueError, TypeError, OSError) as exc:
         raise ValidationError.for_field(field, f"unknown IANA time zone {name!r}") from exc
 
 
@@ -98,9 +103,14 @@ def local_midnight(day: date, tz: ZoneInfo) -> datetime:
     return local_instant(day, time(0), tz)
 
 
-def local_day_span(day: date, tz: ZoneInfo) -> TimeSpan:
-    """Return the span of local ``day`` (23, 24 or 25 hours long around DST)."""
-    return TimeSpan(local_midnight(day, tz), local_midnight(day + timedelta(days=1), tz))
+def local_day_span(day: date, tz: ZoneInfo, *, days: int = 1) -> TimeSpan:
+    """Return the span of local ``day`` (23, 24 or 25 hours long around DST).
+
+    With ``days``, the span runs from the start of ``day`` to the end of the ``days``-th local day.
+    """
+    if days < 1:
+        raise ValidationError.for_field("days", "must be at least 1")
+    return TimeSpan(local_midnight(day, tz), local_midnight(day + timedelta(days=days), tz))
 
 
 def local_days(span: TimeSpan, tz: ZoneInfo) -> list[date]:

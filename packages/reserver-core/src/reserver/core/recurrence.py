@@ -1,14 +1,28 @@
 """Recurrence rules (an RFC 5545 RRULE subset) expanded in local wall time.
 
 A weekly 09:00 booking stays 09:00 local across DST; each occurrence keeps the exact duration
-asked for. A wall time in a DST gap moves forward by the gap, an ambiguous one takes the first
-instant. Monthly "the 31st" follows RFC 5545: months without a 31st are skipped (use
-``month_day=-1`` for "the last day of each month"); "last Friday" is ``NthWeekday(-1, 4)``.
+asked for. A wall time in a DST gap moves forward by the gap (02:30 becomes 03:30), an ambiguous
+one takes the first instant. The semantics follow RFC 5545:
+
+- The first start (DTSTART) is always the first occurrence and counts towards ``count``, even
+  when the rule would not produce it (weekly on Monday, starting on a Tuesday); it keeps the exact
+  instant given.
+- ``until`` is an instant and inclusive: an occurrence starting exactly at ``until`` is part of
+  the series.
+- ``exdates`` are local dates; each removes the occurrence starting on that date. They are
+  removed after ``count`` is applied (``count=10`` with two EXDATEs gives eight occurrences), and
+  an EXDATE matching no occurrence changes nothing.
+- Dates that do not exist are skipped, never moved: monthly "the 31st" skips months without a
+  31st, yearly from Feb 29 occurs in leap years only. Use ``month_day=-1`` for "the last day of
+  each month" (yearly from February: the last day of February). "Last Friday" is
+  ``NthWeekday(-1, 4)``. Yearly series repeat in the month of the first start.
+- A series may run at most two years (local calendar years from the first start) and produce at
+  most 730 occurrences (counted before EXDATEs); past that it is refused, not truncated.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -52,6 +66,14 @@ class NthWeekday:
             raise ValidationError.for_field("nth_weekday", "n must be 1..5 or -1..-5")
 
 
+def _frequency(value: str) -> Frequency:
+    try:
+        return Frequency(value)
+    except ValueError as exc:
+        names = ", ".join(f.value for f in Frequency)
+        raise ValidationError.for_field("frequency", f"must be one of {names}") from exc
+
+
 def _weekdays(value: object) -> tuple[int, ...]:
     days = tuple(sorted(set(value))) if isinstance(value, list | tuple | set | frozenset) else ()
     if not isinstance(value, list | tuple | set | frozenset) or any(
@@ -61,18 +83,27 @@ def _weekdays(value: object) -> tuple[int, ...]:
     return days
 
 
+def _exdates(value: object) -> frozenset[date]:
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise ValidationError.for_field("exdates", "must be a list of local dates")
+    dates = frozenset(value)
+    if any(not isinstance(d, date) or isinstance(d, datetime) for d in dates):
+        raise ValidationError.for_field("exdates", "must be local dates, e.g. 2026-12-24")
+    return dates
+
+
 @attrs.frozen
 class RecurrenceRule:
     """When a series repeats. Exactly one of ``count`` and ``until`` bounds it."""
 
-    frequency: Frequency
+    frequency: Frequency = attrs.field(converter=_frequency)
     interval: int = 1
     weekdays: tuple[int, ...] = attrs.field(default=(), converter=_weekdays)
     month_day: int | None = None
     nth_weekday: NthWeekday | None = None
     count: int | None = None
     until: datetime | None = None
-    exdates: frozenset[date] = attrs.field(default=frozenset(), converter=frozenset)
+    exdates: frozenset[date] = attrs.field(default=frozenset(), converter=_exdates)
 
     def __attrs_post_init__(self) -> None:
         errors = list(self._problems())
@@ -144,10 +175,15 @@ def _later_walls(
     return (wall for wall in walls if wall != wall_start)
 
 
-def _past_cap(what: str) -> ValidationError:
-    return ValidationError.for_field(
-        "rule", f"the series {what}: the cap is {MAX_OCCURRENCES} occurrences within two years"
+def _past_cap(field: str, what: str) -> ValidationError:
+    reason = f"the series {what}: the cap is {MAX_OCCURRENCES} occurrences within two years"
+    return ValidationError.merge(
+        [ValidationError.for_field("rule", reason), ValidationError.for_field(field, reason)]
     )
+
+
+def _bound(rule: RecurrenceRule) -> str:
+    return "count" if rule.count is not None else "until"
 
 
 def _starts(
@@ -160,7 +196,7 @@ def _starts(
     if until is not None and until < first_start:
         raise ValidationError.for_field("until", "must not be before the first start")
     if until is not None and until > resolve_wall_time(horizon, tz):
-        raise _past_cap("runs past two years")
+        raise _past_cap("until", "runs past two years")
     # The first start is always the first occurrence (RFC 5545: DTSTART counts as one) and
     # keeps the exact instant given, even the second of two ambiguous ones.
     starts = [(wall_start, first_start)]
@@ -171,17 +207,17 @@ def _starts(
         if until is not None and instant > until:
             return starts
         if len(starts) == MAX_OCCURRENCES:
-            raise _past_cap(f"has more than {MAX_OCCURRENCES} occurrences")
+            raise _past_cap(_bound(rule), f"has more than {MAX_OCCURRENCES} occurrences")
         starts.append((wall, instant))
     if rule.count is not None and len(starts) < rule.count:
-        raise _past_cap(f"needs more than two years for {rule.count} occurrences")
+        raise _past_cap("count", f"needs more than two years for {rule.count} occurrences")
     return starts
 
 
 def expand(
     rule: RecurrenceRule, first_start: datetime, tz: ZoneInfo, duration: timedelta
 ) -> list[Occurrence]:
-    """Return the occurrences of ``rule`` from ``first_start`` (aware), in local wall time of ``tz``.
+    """Return the occurrences of ``rule`` from ``first_start``, in the local wall time of ``tz``.
 
     Args:
         rule: the recurrence rule.

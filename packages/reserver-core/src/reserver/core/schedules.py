@@ -66,7 +66,7 @@ class Scope:
 MIDNIGHT = time(0)
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)  # hashed per day by the slot search
 class OpeningInterval:
     """Local opening hours within one day; ``closes`` of 00:00 means the end of the day."""
 

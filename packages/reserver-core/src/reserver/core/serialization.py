@@ -6,7 +6,7 @@ dates and times as ISO strings; unknown fields are refused (no mass assignment).
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypeVar
 
 import cattrs
@@ -15,21 +15,24 @@ from cattrs.preconf.json import JsonConverter
 from cattrs.preconf.json import make_converter as make_json_converter
 
 from reserver.core.errors import ValidationError
-from reserver.core.spans import require_aware
+from reserver.core.spans import NAIVE_HINT
 
 T = TypeVar("T")
 
 
 def _datetime(value: object, _: type) -> datetime:
     if isinstance(value, datetime):
-        return require_aware(value, "datetime")
-    if not isinstance(value, str):
+        parsed = value
+    elif isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not an ISO 8601 date-time") from exc
+    else:
         raise ValueError("expected an ISO 8601 date-time string")
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise ValueError(f"{value!r} is not an ISO 8601 date-time") from exc
-    return require_aware(parsed, "datetime")
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        raise ValueError(NAIVE_HINT)
+    return parsed.astimezone(UTC)
 
 
 def _timedelta(value: object, _: type) -> timedelta:

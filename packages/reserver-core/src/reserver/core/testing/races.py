@@ -1,0 +1,194 @@
+"""Race harnesses for the storage contract: N threads or N processes released together.
+
+This module imports neither pytest nor hypothesis: spawned worker processes import it.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import timedelta
+from multiprocessing.context import SpawnProcess
+from multiprocessing.synchronize import Barrier as ProcessBarrier
+
+from reserver.core.errors import ConflictError
+from reserver.core.ids import ReservationId
+from reserver.core.models import Reservation
+from reserver.core.ports import Storage
+from reserver.core.spans import TimeSpan
+from reserver.core.testing.builders import T0, make_reservation
+
+WON = "won"
+CONFLICT = "conflict"
+JOIN_TIMEOUT = 120.0
+
+
+def race(attempts: Sequence[Callable[[], object]]) -> list[str]:
+    """Run every attempt in its own thread, released together by a barrier.
+
+    Returns one outcome per attempt, in order: ``WON``, ``CONFLICT`` (it raised
+    ``ConflictError``), or the type and message of anything else it raised.
+    """
+    barrier = threading.Barrier(len(attempts))
+    outcomes = [""] * len(attempts)
+
+    def run(index: int) -> None:
+        try:
+            barrier.wait(timeout=JOIN_TIMEOUT)
+            attempts[index]()
+            outcomes[index] = WON
+        except ConflictError:
+            outcomes[index] = CONFLICT
+        except BaseException as exc:  # the storm reports every other failure as a result
+            outcomes[index] = describe(exc)
+
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(len(attempts))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(JOIN_TIMEOUT)
+    return [outcome or "did not finish" for outcome in outcomes]
+
+
+def describe(exc: BaseException) -> str:
+    """Name an unexpected exception in a storm's outcome list."""
+    return f"{type(exc).__name__}: {exc}"
+
+
+def storm_reservation(resource_id: str, round_no: int, index: int) -> Reservation:
+    """Contender ``index`` of ``round_no``: two hours, 10 minutes after its predecessor.
+
+    Every contender of a round overlaps every other one without being identical; rounds
+    lie on distinct days, so winners of different rounds never overlap.
+    """
+    start = T0 + timedelta(days=round_no, minutes=10 * index)
+    return make_reservation(
+        resource_id,
+        start,
+        start + timedelta(hours=2),
+        id=f"storm-{resource_id}-{round_no}-{index}",
+        holder=f"user-{index}",
+    )
+
+
+def storm_window(rounds: int) -> TimeSpan:
+    """The span that holds every contender of ``rounds`` rounds."""
+    return TimeSpan(T0 - timedelta(days=1), T0 + timedelta(days=rounds + 1))
+
+
+def book(storage: Storage, reservation: Reservation) -> None:
+    """Add ``reservation`` in a unit of work of its own."""
+    with storage.transaction() as tx:
+        tx.reservations.add(reservation)
+
+
+class CheckThenInsert:
+    """A deliberately broken booker: it checks, pauses, then inserts, all without a lock.
+
+    The negative control of the thread storm: if the harness really races, two contenders
+    both pass the check before either inserts.
+    """
+
+    def __init__(self) -> None:
+        self.rows: dict[ReservationId, TimeSpan] = {}
+
+    def book(self, reservation: Reservation) -> None:
+        """Book ``reservation`` unless an already inserted row overlaps it."""
+        if any(span.overlaps(reservation.block) for span in list(self.rows.values())):
+            raise ConflictError(f"{reservation.resource_id} is taken")
+        time.sleep(0.002)  # widens the window between check and insert that locking closes
+        self.rows[reservation.id] = reservation.block
+
+
+def storm_worker(
+    factory: Callable[[], Storage],
+    resource_id: str,
+    index: int,
+    rounds: int,
+    barrier: ProcessBarrier,
+    results: multiprocessing.Queue[tuple[int, int, str]],
+) -> None:
+    """Body of one storm process: build a storage once, then contend in every round."""
+    try:
+        storage = factory()
+    except BaseException as exc:
+        results.put((-1, index, describe(exc)))
+        raise
+    try:
+        for round_no in range(rounds):
+            reservation = storm_reservation(resource_id, round_no, index)
+            barrier.wait(timeout=JOIN_TIMEOUT)
+            try:
+                book(storage, reservation)
+                outcome = WON
+            except ConflictError:
+                outcome = CONFLICT
+            except Exception as exc:  # reported to the parent, which fails the test
+                outcome = describe(exc)
+            results.put((round_no, index, outcome))
+    finally:
+        storage.close()
+
+
+@contextmanager
+def _workers(processes: list[SpawnProcess]) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        for process in processes:
+            process.join(JOIN_TIMEOUT)
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+                process.join(10)
+
+
+def process_storm(
+    factory: Callable[[], Storage], resource_id: str, *, workers: int, rounds: int
+) -> dict[int, list[str]]:
+    """Run ``rounds`` rounds of ``workers`` spawned processes booking overlapping spans.
+
+    The same processes serve every round, synchronized per round by a process barrier.
+    Returns the outcomes of each round (one per worker, ordered by worker index); a worker
+    that failed to start reports its error under round ``-1``.
+    """
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(workers)
+    results: multiprocessing.Queue[tuple[int, int, str]] = context.Queue()
+    processes = [
+        context.Process(
+            target=storm_worker,
+            args=(factory, resource_id, index, rounds, barrier, results),
+            daemon=True,
+        )
+        for index in range(workers)
+    ]
+    outcomes: dict[int, list[str]] = {}
+    with _workers(processes):
+        for process in processes:
+            process.start()
+        for _ in range(workers * rounds):
+            try:
+                round_no, index, outcome = results.get(timeout=JOIN_TIMEOUT)
+            except queue.Empty:
+                break
+            row = outcomes.setdefault(round_no, [""] * workers)
+            row[index] = outcome
+            if round_no < 0:
+                barrier.abort()
+                break
+    return outcomes
+
+
+def winners(outcomes: Sequence[str]) -> int:
+    """How many contenders of a round won."""
+    return sum(outcome == WON for outcome in outcomes)
+
+
+def unexpected(outcomes: Sequence[str]) -> list[str]:
+    """The outcomes that are neither a win nor a ``ConflictError``."""
+    return [o for o in outcomes if o not in (WON, CONFLICT)]

@@ -1,0 +1,109 @@
+"""Storage contract, part four: concurrency storms, where exactly one of N contenders wins."""
+
+from __future__ import annotations
+
+import functools
+import pickle
+from collections.abc import Callable
+from itertools import pairwise
+
+import pytest
+
+from reserver.core.ids import ResourceId
+from reserver.core.models import Reservation
+from reserver.core.ports import Storage
+from reserver.core.testing.builders import make_resource, store
+from reserver.core.testing.races import (
+    CheckThenInsert,
+    book,
+    process_storm,
+    race,
+    storm_reservation,
+    storm_window,
+    unexpected,
+    winners,
+)
+
+ROUNDS = 50
+THREADS = 8
+PROCESSES = 4
+CONTROL_TRIES = 20
+
+
+def _assert_one_winner_per_round(storage: Storage, resource_id: ResourceId, rounds: int) -> None:
+    with storage.transaction(readonly=True) as tx:
+        booked = list(tx.reservations.blocking_overlaps([resource_id], storm_window(rounds)))
+    assert len(booked) == rounds, f"{len(booked)} bookings survived {rounds} rounds"
+    for a, b in pairwise(booked):
+        assert not a.block.overlaps(b.block), f"double booking: {a.id} and {b.id}"
+
+
+def _assert_the_harness_races() -> None:
+    """Negative control: an unlocked check-then-insert must double-book under the harness."""
+    for attempt in range(CONTROL_TRIES):
+        booker = CheckThenInsert()
+        contenders = [storm_reservation("control", attempt, i) for i in range(THREADS)]
+        outcomes = race([functools.partial(booker.book, r) for r in contenders])
+        assert unexpected(outcomes) == []
+        if winners(outcomes) > 1:
+            return
+    pytest.fail(
+        f"the harness does not race: a check-then-insert without a lock never double-booked "
+        f"in {CONTROL_TRIES} rounds of {THREADS} threads, so the storm would prove nothing"
+    )
+
+
+class StorageStormsContract:
+    """Many contenders, one slot: the overlap check and the write are atomic.
+
+    Override ``supports_cross_process = False`` for a storage that lives in one process;
+    otherwise override the ``storage_factory`` fixture.
+    """
+
+    supports_cross_process = True
+
+    @pytest.fixture
+    def storage_factory(self, storage: Storage) -> Callable[[], Storage]:
+        """Return a picklable zero-argument callable that opens a new Storage on ``storage``'s data.
+
+        For example ``functools.partial(SqlStorage.from_url, url)``; each storm process calls
+        it once.
+        """
+        raise NotImplementedError("override storage_factory, or set supports_cross_process")
+
+    @pytest.mark.slow
+    def test_thread_storm_has_exactly_one_winner_per_round(self, storage: Storage) -> None:
+        """Eight threads released together on overlapping spans: one wins, seven conflict."""
+        _assert_the_harness_races()
+        resource = make_resource()
+        store(storage, resource)
+        for round_no in range(ROUNDS):
+            contenders: list[Reservation] = [
+                storm_reservation(resource.id, round_no, i) for i in range(THREADS)
+            ]
+            outcomes = race([functools.partial(book, storage, r) for r in contenders])
+            assert unexpected(outcomes) == [], f"round {round_no}: {outcomes}"
+            assert winners(outcomes) == 1, f"round {round_no}: {outcomes}"
+        _assert_one_winner_per_round(storage, resource.id, ROUNDS)
+
+    @pytest.mark.slow
+    def test_process_storm_has_exactly_one_winner_per_round(
+        self, storage: Storage, request: pytest.FixtureRequest
+    ) -> None:
+        """Four processes, each with its own storage, released together: one wins per round."""
+        if not self.supports_cross_process:
+            pytest.skip("this storage lives in one process (supports_cross_process = False)")
+        factory: Callable[[], Storage] = request.getfixturevalue("storage_factory")
+        try:
+            pickle.dumps(factory)
+        except (pickle.PicklingError, TypeError, AttributeError) as exc:
+            pytest.fail(f"storage_factory must return a picklable callable: {exc}")
+        resource = make_resource()
+        store(storage, resource)
+        outcomes = process_storm(factory, resource.id, workers=PROCESSES, rounds=ROUNDS)
+        assert -1 not in outcomes, f"a worker could not open its storage: {outcomes[-1]}"
+        assert sorted(outcomes) == list(range(ROUNDS)), "some rounds never reported"
+        for round_no, row in sorted(outcomes.items()):
+            assert unexpected(row) == [], f"round {round_no}: {row}"
+            assert winners(row) == 1, f"round {round_no}: {row}"
+        _assert_one_winner_per_round(storage, resource.id, ROUNDS)

@@ -29,8 +29,11 @@ def test_the_hash_names_its_scheme_and_parameters() -> None:
 
 
 def test_default_parameters_follow_owasp() -> None:
+    # needs_rehash reads the parameters without running the (deliberately slow) KDF.
+    salt, key = "A" * 22, "A" * 43  # 16 and 32 zero bytes
     hasher = ScryptPasswordHasher()
-    assert hasher.hash("x").split("$")[1] == "n=32768,r=8,p=3"
+    assert not hasher.needs_rehash(f"scrypt$n=32768,r=8,p=3${salt}${key}")
+    assert hasher.needs_rehash(f"scrypt$n=16384,r=8,p=3${salt}${key}")
 
 
 @pytest.mark.parametrize("change", [{"n": 32}, {"r": 2}, {"p": 2}, {"key_bytes": 48}])

@@ -30,7 +30,7 @@ def at(hour: int, minute: int = 0) -> datetime:
 
 @pytest.mark.parametrize("field", ["start", "end"])
 def test_naive_datetime_is_refused_naming_the_field_and_the_hint(field: str) -> None:
-    naive = datetime(2026, 1, 10, 9, 0)
+    naive = datetime(2026, 1, 10, 9, 0)  # noqa: DTZ001
     aware = {"start": T0, "end": T0 + HOUR}
     aware[field] = naive if field == "start" else naive + HOUR
     with pytest.raises(ValidationError) as caught:
@@ -42,7 +42,7 @@ def test_naive_datetime_is_refused_naming_the_field_and_the_hint(field: str) -> 
 
 def test_require_aware_names_the_field_and_refuses_non_datetimes() -> None:
     with pytest.raises(ValidationError) as naive:
-        require_aware(datetime(2026, 1, 10), "not_before")
+        require_aware(datetime(2026, 1, 10), "not_before")  # noqa: DTZ001
     assert naive.value.fields == {"not_before": NAIVE_HINT}
     with pytest.raises(ValidationError) as wrong:
         require_aware("2026-01-10T09:00:00Z", "when")  # type: ignore[arg-type]
@@ -133,7 +133,9 @@ def test_str_is_iso_half_open() -> None:
     assert str(TimeSpan(at(9), at(10))) == "[2026-01-10T09:00:00+00:00, 2026-01-10T10:00:00+00:00)"
 
 
-@pytest.mark.parametrize("name", ["Mars/Olympus_Mons", "europe/berlin", "", "Europe", "../etc/passwd"])
+@pytest.mark.parametrize(
+    "name", ["Mars/Olympus_Mons", "europe/berlin", "", "Europe", "../etc/passwd"]
+)
 def test_unknown_zone_is_a_validation_error_naming_the_field(name: str) -> None:
     with pytest.raises(ValidationError) as caught:
         zone(name, "timezone")
@@ -160,7 +162,7 @@ def test_gap_wall_time_moves_forward_by_the_gap() -> None:
 
 
 def test_ambiguous_wall_time_takes_the_first_instant() -> None:
-    instant = resolve_wall_time(datetime(2026, 11, 1, 1, 30), NEW_YORK)
+    instant = resolve_wall_time(datetime.combine(date(2026, 11, 1), time(1, 30)), NEW_YORK)
     assert instant == datetime(2026, 11, 1, 5, 30, tzinfo=UTC)  # 01:30 EDT (-04:00)
     assert instant.tzinfo is UTC
 

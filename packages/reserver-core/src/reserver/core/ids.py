@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
+import secrets
 from typing import NewType
 
 ResourceId = NewType("ResourceId", str)
@@ -17,4 +17,4 @@ EventId = NewType("EventId", str)
 
 def new_id() -> str:
     """Return a fresh random identifier (128 bits, hex)."""
-    return uuid.uuid4().hex
+    return secrets.token_hex(16)

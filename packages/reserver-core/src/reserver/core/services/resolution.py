@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from zoneinfo import ZoneInfo
 
@@ -31,12 +32,26 @@ class ResourceRules:
     blackouts: tuple[Blackout, ...]
 
 
+ALWAYS_OPEN = WeeklyHours.always_open()
+EVERYWHERE = Scope.everywhere()
+
+
+@functools.lru_cache(maxsize=16384)
+def _resource_scope(resource_id: str) -> Scope:
+    return Scope.resource(resource_id)
+
+
+@functools.lru_cache(maxsize=4096)
+def _group_scope(group_id: str) -> Scope:
+    return Scope.group(group_id)
+
+
 def scopes_of(resource: Resource, lineage: Sequence[GroupId]) -> list[Scope]:
     """The scopes that apply to ``resource``, nearest first, the global scope last."""
     return [
-        Scope.resource(resource.id),
-        *(Scope.group(g) for g in reversed(lineage)),
-        Scope.everywhere(),
+        _resource_scope(resource.id),
+        *(_group_scope(g) for g in reversed(lineage)),
+        EVERYWHERE,
     ]
 
 
@@ -73,7 +88,7 @@ def resolve(
     lineage = lineage_of(resource, groups)
     scopes = scopes_of(resource, lineage)
     policy, quota_group = _nearest_policy(resource, lineage, groups, settings.default_policy)
-    nearest_hours = next((hours[s] for s in scopes if s in hours), WeeklyHours.always_open())
+    nearest_hours = next((hours[s] for s in scopes if s in hours), ALWAYS_OPEN)
     wanted = set(scopes)
     return ResourceRules(
         resource=resource,

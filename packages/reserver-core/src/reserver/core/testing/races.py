@@ -80,6 +80,12 @@ def storm_window(rounds: int) -> TimeSpan:
     return TimeSpan(T0 - timedelta(days=1), T0 + timedelta(days=rounds + 1))
 
 
+def storm_day(round_no: int) -> TimeSpan:
+    """The day on which the contenders of ``round_no`` book."""
+    start = T0 + timedelta(days=round_no) - timedelta(hours=1)
+    return TimeSpan(start, start + timedelta(days=1))
+
+
 def book(storage: Storage, reservation: Reservation) -> None:
     """Add ``reservation`` in a unit of work of its own."""
     with storage.transaction() as tx:

@@ -61,6 +61,10 @@ FULL_POLICY = BookingPolicy(
 FEATURES: Any = frozenset({"sink", "fume"})  # Any: attrs plugin vs converter=frozenset
 
 
+class Boom(Exception):
+    """Raised inside a unit of work to make it roll back."""
+
+
 def _assert_aware(*values: datetime | None) -> None:
     for value in values:
         assert value is None or value.utcoffset() is not None, f"{value!r} came back naive"
@@ -371,10 +375,19 @@ class StorageRecordsContract:
             due = list(tx.outbox.due(now, 100))
         assert due == [retry_past, ready[2], ready[0]]
 
-    def test_outbox_due_orders_same_instant_by_id(self, storage: Storage) -> None:
-        """Messages of the same instant come due in id order."""
+    def test_outbox_due_keeps_insertion_order_on_ties(self, storage: Storage) -> None:
+        """Messages of one instant come due in the order they were added (causal order)."""
         messages = [make_outbox_message(id=f"evt-{n}", occurred_at=T0) for n in "cab"]
-        store(storage, *messages)
+        store(storage, *messages[:2])
+        store(storage, messages[2])
+
+        def delivered_then_rolled_back() -> None:
+            with storage.transaction() as tx:
+                tx.outbox.save(attrs.evolve(messages[0], delivered_at=T0))
+                raise Boom
+
+        with pytest.raises(Boom):
+            delivered_then_rolled_back()
         with storage.transaction() as tx:
             due = tx.outbox.due(at(1), 10)
-        assert [m.id for m in due] == ["evt-a", "evt-b", "evt-c"]
+        assert [m.id for m in due] == ["evt-c", "evt-a", "evt-b"]

@@ -7,9 +7,11 @@ import pickle
 from collections.abc import Callable
 from itertools import pairwise
 
+import attrs
 import pytest
 
-from reserver.core.ids import ResourceId
+from reserver.core.errors import ConflictError
+from reserver.core.ids import ResourceId, UserId
 from reserver.core.models import Reservation
 from reserver.core.ports import Storage
 from reserver.core.testing.builders import make_resource, store
@@ -18,6 +20,7 @@ from reserver.core.testing.races import (
     book,
     process_storm,
     race,
+    storm_day,
     storm_reservation,
     storm_window,
     unexpected,
@@ -85,6 +88,30 @@ class StorageStormsContract:
             assert unexpected(outcomes) == [], f"round {round_no}: {outcomes}"
             assert winners(outcomes) == 1, f"round {round_no}: {outcomes}"
         _assert_one_winner_per_round(storage, resource.id, ROUNDS)
+
+    @pytest.mark.slow
+    def test_lock_serializes_check_then_write_on_one_key(self, storage: Storage) -> None:
+        """``tx.lock(key)`` makes a read-then-write atomic: one booking per holder per day.
+
+        Each thread books its own resource, so no overlap check helps: only the lock on the
+        holder's key keeps two of them from both seeing "nothing held yet".
+        """
+        resources = [make_resource() for _ in range(THREADS)]
+        store(storage, *resources)
+
+        def quota_of_one(round_no: int, index: int) -> None:
+            booking = storm_reservation(resources[index].id, round_no, 0)
+            booking = attrs.evolve(booking, holder=UserId("quota-holder"))
+            with storage.transaction() as tx:
+                tx.lock("quota:quota-holder")
+                if tx.reservations.held_by(booking.holder, storm_day(round_no)):
+                    raise ConflictError("quota-holder already holds a booking that day")
+                tx.reservations.add(booking)
+
+        for round_no in range(ROUNDS):
+            outcomes = race([functools.partial(quota_of_one, round_no, i) for i in range(THREADS)])
+            assert unexpected(outcomes) == [], f"round {round_no}: {outcomes}"
+            assert winners(outcomes) == 1, f"round {round_no}: {outcomes}"
 
     @pytest.mark.slow
     def test_process_storm_has_exactly_one_winner_per_round(

@@ -1,4 +1,4 @@
-"""Reserver in five minutes: book, get refused with reasons, repeat weekly across DST, list free slots.
+"""Reserver in five minutes: book, be refused with reasons, repeat across DST, list free slots.
 
 Run it with ``make run`` or ``python examples/quickstart.py --db data/reserver.db``. It rebuilds its
 demo database on every run, so you can run it as often as you like.
@@ -56,11 +56,16 @@ def main() -> None:
     reserver = Reserver(storage=SqlStorage.from_url(f"sqlite:///{db}"), clock=SystemClock())
     admin, ann, bob = Principal.admin("admin"), Principal.user("ann"), Principal.user("bob")
 
-    site = reserver.groups.create(admin, GroupDraft(name="Berlin HQ", kind="site", timezone="Europe/Berlin"))
-    room = reserver.resources.create(
-        admin, ResourceDraft(name="Spree room", group_id=site.id, tags=frozenset({"video", "whiteboard"}))
+    site = reserver.groups.create(
+        admin, GroupDraft(name="Berlin HQ", kind="site", timezone="Europe/Berlin")
     )
-    reserver.schedules.set_hours(admin, Scope.group(site.id), WeeklyHours.weekdays(time(8), time(18)))
+    room = reserver.resources.create(
+        admin,
+        ResourceDraft(name="Spree room", group_id=site.id, tags=frozenset({"video", "whiteboard"})),
+    )
+    reserver.schedules.set_hours(
+        admin, Scope.group(site.id), WeeklyHours.weekdays(time(8), time(18))
+    )
     print(f"Created {room.name!r} in {room.timezone}, open weekdays 08:00-18:00 local time.\n")
 
     today = reserver.clock.now().astimezone(ZONE).date()
@@ -68,11 +73,15 @@ def main() -> None:
     made = reserver.reservations.reserve(
         ann, ReservationRequest(room.id, at(monday, 10), at(monday, 11), title="Planning")
     )
-    print(f"1. Ann booked {made.title!r}: {made.span.start.astimezone(ZONE):%a %Y-%m-%d %H:%M}-"
-          f"{made.span.end.astimezone(ZONE):%H:%M} ({made.status.value}).")
+    print(
+        f"1. Ann booked {made.title!r}: {made.span.start.astimezone(ZONE):%a %Y-%m-%d %H:%M}-"
+        f"{made.span.end.astimezone(ZONE):%H:%M} ({made.status.value})."
+    )
 
     try:
-        reserver.reservations.reserve(bob, ReservationRequest(room.id, at(monday, 10, 30), at(monday, 20)))
+        reserver.reservations.reserve(
+            bob, ReservationRequest(room.id, at(monday, 10, 30), at(monday, 20))
+        )
     except ConflictError as refused:
         print("2. Bob's 10:30-20:00 booking was refused:")
         for violation in refused.violations:

@@ -29,9 +29,13 @@ def office(reserver: Reserver, admin: Principal):
     return room
 
 
-def test_free_slots_of_a_day_follow_local_hours_and_bookings(reserver: Reserver, ann: Principal, office) -> None:
+def test_free_slots_of_a_day_follow_local_hours_and_bookings(
+    reserver: Reserver, ann: Principal, office
+) -> None:
     nine = datetime(2026, 6, 2, 7, 0, tzinfo=UTC)  # 09:00 in Berlin
-    reserver.reservations.reserve(ann, ReservationRequest(office.id, nine + timedelta(hours=1), nine + timedelta(hours=2)))
+    reserver.reservations.reserve(
+        ann, ReservationRequest(office.id, nine + timedelta(hours=1), nine + timedelta(hours=2))
+    )
     slots = reserver.availability.free_slots(ann, office.id, timedelta(hours=1), day=DAY)
     starts = [s.start for s in slots]
     assert starts == [nine, nine + timedelta(hours=2)]
@@ -41,46 +45,77 @@ def test_next_available_skips_taken_and_closed_time(
     reserver: Reserver, ann: Principal, bob: Principal, office, clock: FixedClock
 ) -> None:
     nine = datetime(2026, 6, 2, 7, 0, tzinfo=UTC)
-    reserver.reservations.reserve(ann, ReservationRequest(office.id, nine, nine + timedelta(hours=3)))
+    reserver.reservations.reserve(
+        ann, ReservationRequest(office.id, nine, nine + timedelta(hours=3))
+    )
     clock.set(datetime(2026, 6, 2, 6, 0, tzinfo=UTC))
     found = reserver.availability.next_available(bob, office.id, timedelta(hours=1))
     assert found == TimeSpan(nine + timedelta(days=1), nine + timedelta(days=1, hours=1))
 
 
-def test_find_ranks_free_resources_by_earliest_start(reserver: Reserver, admin: Principal, ann: Principal) -> None:
+def test_find_ranks_free_resources_by_earliest_start(
+    reserver: Reserver, admin: Principal, ann: Principal
+) -> None:
     big = reserver.resources.create(
-        admin, ResourceDraft(name="Big", timezone="UTC", tags=frozenset({"video"}), attributes=Attributes(capacity=12))
+        admin,
+        ResourceDraft(
+            name="Big",
+            timezone="UTC",
+            tags=frozenset({"video"}),
+            attributes=Attributes(capacity=12),
+        ),
     )
     small = reserver.resources.create(
-        admin, ResourceDraft(name="Small", timezone="UTC", tags=frozenset({"video"}), attributes=Attributes(capacity=4))
+        admin,
+        ResourceDraft(
+            name="Small",
+            timezone="UTC",
+            tags=frozenset({"video"}),
+            attributes=Attributes(capacity=4),
+        ),
     )
     reserver.resources.create(admin, ResourceDraft(name="Plain", timezone="UTC"))
     start = datetime(2026, 6, 2, 9, 0, tzinfo=UTC)
-    reserver.reservations.reserve(ann, ReservationRequest(big.id, start, start + timedelta(hours=2)))
+    reserver.reservations.reserve(
+        ann, ReservationRequest(big.id, start, start + timedelta(hours=2))
+    )
     span = TimeSpan(start, start + timedelta(hours=1))
     free = reserver.availability.find(ann, ResourceQuery(tags_all=frozenset({"video"})), span=span)
     assert [f.resource.id for f in free] == [small.id]
     window = TimeSpan(start, start + timedelta(hours=8))
     ranked = reserver.availability.find(
-        ann, ResourceQuery(tags_all=frozenset({"video"})), duration=timedelta(hours=1), window=window
+        ann,
+        ResourceQuery(tags_all=frozenset({"video"})),
+        duration=timedelta(hours=1),
+        window=window,
     )
     assert [(f.resource.id, f.slot.start) for f in ranked] == [
-        (small.id, start), (big.id, start + timedelta(hours=2))
+        (small.id, start),
+        (big.id, start + timedelta(hours=2)),
     ]
     roomy = reserver.availability.find(ann, ResourceQuery(min_capacity=10), span=span)
     assert roomy == []
 
 
-def test_slots_respect_buffers_and_notice(reserver: Reserver, admin: Principal, ann: Principal, clock: FixedClock) -> None:
+def test_slots_respect_buffers_and_notice(
+    reserver: Reserver, admin: Principal, ann: Principal, clock: FixedClock
+) -> None:
     policy = BookingPolicy(buffer_after=timedelta(minutes=30), min_notice=timedelta(hours=2))
-    desk = reserver.resources.create(admin, ResourceDraft(name="Desk", timezone="UTC", policy=policy))
+    desk = reserver.resources.create(
+        admin, ResourceDraft(name="Desk", timezone="UTC", policy=policy)
+    )
     start = clock.now() + timedelta(hours=3)
-    reserver.reservations.reserve(ann, ReservationRequest(desk.id, start, start + timedelta(hours=1)))
+    reserver.reservations.reserve(
+        ann, ReservationRequest(desk.id, start, start + timedelta(hours=1))
+    )
     window = TimeSpan(clock.now(), clock.now() + timedelta(hours=6))
     slots = reserver.availability.free_slots(ann, desk.id, timedelta(hours=1), window=window)
     # 10:00 is the earliest notice allows, but its own 30-minute buffer would touch 11:00:
     # nothing fits before the existing block (11:00-12:30) ends.
-    assert [s.start for s in slots][:2] == [start + timedelta(minutes=90), start + timedelta(minutes=105)]
+    assert [s.start for s in slots][:2] == [
+        start + timedelta(minutes=90),
+        start + timedelta(minutes=105),
+    ]
     assert all(s.start >= clock.now() + timedelta(hours=2) for s in slots)
 
 
@@ -89,8 +124,14 @@ def test_find_needs_a_span_or_a_duration(reserver: Reserver, ann: Principal) -> 
         reserver.availability.find(ann)
 
 
-def test_busy_shows_spans_without_holders(reserver: Reserver, ann: Principal, bob: Principal, office) -> None:
+def test_busy_shows_spans_without_holders(
+    reserver: Reserver, ann: Principal, bob: Principal, office
+) -> None:
     nine = datetime(2026, 6, 2, 7, 0, tzinfo=UTC)
-    reserver.reservations.reserve(ann, ReservationRequest(office.id, nine, nine + timedelta(hours=1)))
-    busy = reserver.availability.busy(bob, office.id, TimeSpan(nine - timedelta(hours=1), nine + timedelta(hours=5)))
+    reserver.reservations.reserve(
+        ann, ReservationRequest(office.id, nine, nine + timedelta(hours=1))
+    )
+    busy = reserver.availability.busy(
+        bob, office.id, TimeSpan(nine - timedelta(hours=1), nine + timedelta(hours=5))
+    )
     assert busy == [TimeSpan(nine, nine + timedelta(hours=1))]

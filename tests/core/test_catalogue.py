@@ -30,7 +30,9 @@ def test_unknown_time_zone_is_refused(reserver: Reserver, admin: Principal) -> N
 
 
 def test_update_checks_the_version(reserver: Reserver, admin: Principal, room) -> None:
-    renamed = reserver.resources.update(admin, room.id, ResourcePatch(name="Room B"), expected_version=1)
+    renamed = reserver.resources.update(
+        admin, room.id, ResourcePatch(name="Room B"), expected_version=1
+    )
     assert (renamed.name, renamed.version) == ("Room B", 2)
     with pytest.raises(ConflictError):
         reserver.resources.update(admin, room.id, ResourcePatch(name="Room C"), expected_version=1)
@@ -38,13 +40,18 @@ def test_update_checks_the_version(reserver: Reserver, admin: Principal, room) -
 
 
 def test_list_filters_and_pages(reserver: Reserver, admin: Principal, ann: Principal) -> None:
-    site = reserver.groups.create(admin, GroupDraft(name="Berlin", kind="site", timezone="Europe/Berlin"))
-    floor = reserver.groups.create(admin, GroupDraft(name="Floor 1", kind="floor", parent_id=site.id))
+    site = reserver.groups.create(
+        admin, GroupDraft(name="Berlin", kind="site", timezone="Europe/Berlin")
+    )
+    floor = reserver.groups.create(
+        admin, GroupDraft(name="Floor 1", kind="floor", parent_id=site.id)
+    )
     made = [
         reserver.resources.create(
             admin,
             ResourceDraft(
-                name=f"Room {i:02d}", group_id=floor.id if i % 2 else None,
+                name=f"Room {i:02d}",
+                group_id=floor.id if i % 2 else None,
                 tags=frozenset({"video", "big"} if i % 3 == 0 else {"video"}),
                 attributes=Attributes(capacity=i),
             ),
@@ -52,9 +59,13 @@ def test_list_filters_and_pages(reserver: Reserver, admin: Principal, ann: Princ
         for i in range(12)
     ]
     assert made[1].timezone == "Europe/Berlin", "a resource takes its group's zone"
-    in_site = reserver.resources.list(ann, ResourceQuery(group_ids=frozenset({site.id})), PageRequest(limit=50))
+    in_site = reserver.resources.list(
+        ann, ResourceQuery(group_ids=frozenset({site.id})), PageRequest(limit=50)
+    )
     assert [r.name for r in in_site.items] == [f"Room {i:02d}" for i in range(1, 12, 2)]
-    big = reserver.resources.list(ann, ResourceQuery(tags_all=frozenset({"VIDEO", "big"}), min_capacity=4))
+    big = reserver.resources.list(
+        ann, ResourceQuery(tags_all=frozenset({"VIDEO", "big"}), min_capacity=4)
+    )
     assert [r.name for r in big.items] == ["Room 06", "Room 09"]
     seen, cursor = [], None
     while True:
@@ -69,8 +80,12 @@ def test_list_filters_and_pages(reserver: Reserver, admin: Principal, ann: Princ
 
 
 def test_tags_rename_and_delete(reserver: Reserver, admin: Principal) -> None:
-    reserver.resources.create(admin, ResourceDraft(name="A", timezone="UTC", tags=frozenset({"Video", "quiet"})))
-    reserver.resources.create(admin, ResourceDraft(name="B", timezone="UTC", tags=frozenset({"video"})))
+    reserver.resources.create(
+        admin, ResourceDraft(name="A", timezone="UTC", tags=frozenset({"Video", "quiet"}))
+    )
+    reserver.resources.create(
+        admin, ResourceDraft(name="B", timezone="UTC", tags=frozenset({"video"}))
+    )
     assert reserver.resources.tags(admin) == {"video": 2, "quiet": 1}
     assert reserver.resources.rename_tag(admin, "video", "av") == 2
     assert reserver.resources.delete_tag(admin, "quiet") == 1
@@ -86,13 +101,19 @@ def test_group_move_refuses_cycles_and_rewrites_paths(reserver: Reserver, admin:
     other = reserver.groups.create(admin, GroupDraft(name="Other site"))
     reserver.groups.move(admin, building.id, other.id)
     assert reserver.groups.get(admin, floor.id).path == (other.id, building.id)
-    assert {g.id for g in reserver.groups.subtree(admin, other.id)} == {other.id, building.id, floor.id}
+    assert {g.id for g in reserver.groups.subtree(admin, other.id)} == {
+        other.id,
+        building.id,
+        floor.id,
+    }
     assert {g.id for g in reserver.groups.subtree(admin, site.id)} == {site.id}
 
 
 def test_group_delete_only_when_empty(reserver: Reserver, admin: Principal) -> None:
     site = reserver.groups.create(admin, GroupDraft(name="Site"))
-    room = reserver.resources.create(admin, ResourceDraft(name="R", timezone="UTC", group_id=site.id))
+    room = reserver.resources.create(
+        admin, ResourceDraft(name="R", timezone="UTC", group_id=site.id)
+    )
     with pytest.raises(ConflictError):
         reserver.groups.delete(admin, site.id)
     reserver.resources.update(admin, room.id, ResourcePatch(group_id=None), expected_version=1)

@@ -23,11 +23,15 @@ class Flaky:
         self.seen[event.id] = event
 
 
-def test_failed_delivery_is_retried_with_backoff(reserver: Reserver, ann: Principal, room, clock: FixedClock) -> None:
+def test_failed_delivery_is_retried_with_backoff(
+    reserver: Reserver, ann: Principal, room, clock: FixedClock
+) -> None:
     flaky = Flaky(failures=3)
     reserver.outbox.subscribe(flaky)
     start = clock.now() + timedelta(days=1)
-    reserver.reservations.reserve(ann, ReservationRequest(room.id, start, start + timedelta(hours=1)))
+    reserver.reservations.reserve(
+        ann, ReservationRequest(room.id, start, start + timedelta(hours=1))
+    )
     assert reserver.outbox.dispatch().failed == 2  # resource.created and reservation.created
     assert reserver.outbox.dispatch().delivered == 0, "nothing is due before the backoff ends"
     clock.advance(timedelta(seconds=31))
@@ -35,7 +39,10 @@ def test_failed_delivery_is_retried_with_backoff(reserver: Reserver, ann: Princi
     assert (report.delivered, report.failed) == (1, 1)
     clock.advance(timedelta(seconds=61))
     assert reserver.outbox.dispatch().delivered == 1
-    assert sorted(e.topic for e in flaky.seen.values()) == ["reservation.created", "resource.created"]
+    assert sorted(e.topic for e in flaky.seen.values()) == [
+        "reservation.created",
+        "resource.created",
+    ]
 
 
 def test_a_crashed_dispatcher_leaves_messages_to_be_delivered_again(
@@ -59,13 +66,17 @@ def test_a_crashed_dispatcher_leaves_messages_to_be_delivered_again(
     assert got[0].topic == "resource.created"
 
 
-def test_a_failed_change_writes_no_event(reserver: Reserver, ann: Principal, room, clock: FixedClock) -> None:
+def test_a_failed_change_writes_no_event(
+    reserver: Reserver, ann: Principal, room, clock: FixedClock
+) -> None:
     from reserver.core import ConflictError
 
     reserver.outbox.dispatch()
     past: datetime = clock.now() - timedelta(hours=1)
     with pytest.raises(ConflictError):
-        reserver.reservations.reserve(ann, ReservationRequest(room.id, past, past + timedelta(hours=1)))
+        reserver.reservations.reserve(
+            ann, ReservationRequest(room.id, past, past + timedelta(hours=1))
+        )
     got: list[DomainEvent] = []
     reserver.outbox.subscribe(got.append)
     clock.advance(timedelta(hours=1))

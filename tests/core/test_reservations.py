@@ -36,10 +36,12 @@ def book(r: Reserver, who: Principal, resource: Resource, start: datetime, hours
     return r.reservations.reserve(who, request)
 
 
-def test_booking_a_free_slot_confirms_it(reserver: Reserver, ann: Principal, room: Resource) -> None:
+def test_booking_a_free_slot_confirms_it(
+    reserver: Reserver, ann: Principal, room: Resource
+) -> None:
     made = book(reserver, ann, room, T0)
     assert made.status is ReservationStatus.CONFIRMED
-    assert made.holder == ann.id and made.booked_by == ann.id
+    assert (made.holder, made.booked_by) == (ann.id, ann.id)
     assert reserver.reservations.get(ann, made.id) == made
 
 
@@ -55,22 +57,32 @@ def test_second_booking_of_overlapping_slot_is_refused_with_alternatives(
     assert datetime.fromisoformat(first.start) >= T0 + HOUR
 
 
-def test_touching_bookings_do_not_overlap(reserver: Reserver, ann: Principal, bob: Principal, room: Resource) -> None:
+def test_touching_bookings_do_not_overlap(
+    reserver: Reserver, ann: Principal, bob: Principal, room: Resource
+) -> None:
     book(reserver, ann, room, T0)
     assert book(reserver, bob, room, T0 + HOUR).span.start == T0 + HOUR
 
 
-def test_refusal_names_every_broken_rule(reserver: Reserver, admin: Principal, ann: Principal) -> None:
+def test_refusal_names_every_broken_rule(
+    reserver: Reserver, admin: Principal, ann: Principal
+) -> None:
     policy = BookingPolicy(max_duration=HOUR, min_notice=timedelta(days=2))
     lab = reserver.resources.create(admin, ResourceDraft(name="Lab", timezone="UTC", policy=policy))
-    reserver.schedules.set_hours(admin, Scope.resource(lab.id), WeeklyHours.weekdays(time(9), time(17)))
+    reserver.schedules.set_hours(
+        admin, Scope.resource(lab.id), WeeklyHours.weekdays(time(9), time(17))
+    )
     with pytest.raises(ConflictError) as refused:
         book(reserver, ann, lab, T0 + timedelta(hours=7), hours=3)  # 16:00-19:00 UTC, tomorrow
     assert refused.value.rules == {Rule.MIN_NOTICE, Rule.MAX_DURATION, Rule.BUSINESS_HOURS}
 
 
-def test_business_hours_are_local_time(reserver: Reserver, admin: Principal, ann: Principal, room: Resource) -> None:
-    reserver.schedules.set_hours(admin, Scope.resource(room.id), WeeklyHours.weekdays(time(9), time(17)))
+def test_business_hours_are_local_time(
+    reserver: Reserver, admin: Principal, ann: Principal, room: Resource
+) -> None:
+    reserver.schedules.set_hours(
+        admin, Scope.resource(room.id), WeeklyHours.weekdays(time(9), time(17))
+    )
     berlin_nine = datetime(2026, 6, 2, 7, 0, tzinfo=UTC)  # 09:00 CEST
     assert book(reserver, ann, room, berlin_nine).span.start == berlin_nine
     with pytest.raises(ConflictError) as refused:
@@ -78,7 +90,9 @@ def test_business_hours_are_local_time(reserver: Reserver, admin: Principal, ann
     assert refused.value.rules == {Rule.BUSINESS_HOURS}
 
 
-def test_blackout_refuses_bookings(reserver: Reserver, admin: Principal, ann: Principal, room: Resource) -> None:
+def test_blackout_refuses_bookings(
+    reserver: Reserver, admin: Principal, ann: Principal, room: Resource
+) -> None:
     reserver.schedules.add_blackout(
         admin, Scope.everywhere(), reason="holiday", first_day=T0.date(), last_day=T0.date()
     )
@@ -115,24 +129,36 @@ def test_disabled_and_retired_resources_take_no_bookings(
     assert refused.value.rules == {Rule.RESOURCE_RETIRED}
 
 
-def test_buffers_keep_bookings_apart(reserver: Reserver, admin: Principal, ann: Principal, bob: Principal) -> None:
+def test_buffers_keep_bookings_apart(
+    reserver: Reserver, admin: Principal, ann: Principal, bob: Principal
+) -> None:
     policy = BookingPolicy(buffer_after=timedelta(minutes=15))
-    desk = reserver.resources.create(admin, ResourceDraft(name="Desk", timezone="UTC", policy=policy))
+    desk = reserver.resources.create(
+        admin, ResourceDraft(name="Desk", timezone="UTC", policy=policy)
+    )
     book(reserver, ann, desk, T0)
     with pytest.raises(ConflictError):
         book(reserver, bob, desk, T0 + HOUR)
-    assert book(reserver, bob, desk, T0 + timedelta(minutes=75)).block.end == T0 + timedelta(minutes=150)
+    assert book(reserver, bob, desk, T0 + timedelta(minutes=75)).block.end == T0 + timedelta(
+        minutes=150
+    )
 
 
-def test_past_start_is_refused(reserver: Reserver, ann: Principal, room: Resource, clock: FixedClock) -> None:
+def test_past_start_is_refused(
+    reserver: Reserver, ann: Principal, room: Resource, clock: FixedClock
+) -> None:
     with pytest.raises(ConflictError) as refused:
         book(reserver, ann, room, clock.now() - HOUR)
     assert refused.value.rules == {Rule.IN_PAST}
 
 
-def test_granularity_is_counted_from_local_midnight(reserver: Reserver, admin: Principal, ann: Principal) -> None:
+def test_granularity_is_counted_from_local_midnight(
+    reserver: Reserver, admin: Principal, ann: Principal
+) -> None:
     policy = BookingPolicy(granularity=timedelta(minutes=30))
-    room = reserver.resources.create(admin, ResourceDraft(name="K", timezone="Asia/Kolkata", policy=policy))
+    room = reserver.resources.create(
+        admin, ResourceDraft(name="K", timezone="Asia/Kolkata", policy=policy)
+    )
     ok = datetime(2026, 6, 2, 4, 30, tzinfo=UTC)  # 10:00 IST
     assert book(reserver, ann, room, ok).span.start == ok
     with pytest.raises(ConflictError) as refused:
@@ -140,9 +166,13 @@ def test_granularity_is_counted_from_local_midnight(reserver: Reserver, admin: P
     assert refused.value.rules == {Rule.GRANULARITY}
 
 
-def test_quota_of_active_reservations(reserver: Reserver, admin: Principal, ann: Principal, bob: Principal) -> None:
+def test_quota_of_active_reservations(
+    reserver: Reserver, admin: Principal, ann: Principal, bob: Principal
+) -> None:
     policy = BookingPolicy(quota=Quota(max_active=2))
-    desk = reserver.resources.create(admin, ResourceDraft(name="Desk", timezone="UTC", policy=policy))
+    desk = reserver.resources.create(
+        admin, ResourceDraft(name="Desk", timezone="UTC", policy=policy)
+    )
     book(reserver, ann, desk, T0)
     book(reserver, ann, desk, T0 + 2 * HOUR)
     with pytest.raises(ConflictError) as refused:
@@ -153,7 +183,9 @@ def test_quota_of_active_reservations(reserver: Reserver, admin: Principal, ann:
 
 def test_daily_and_weekly_hour_quotas(reserver: Reserver, admin: Principal, ann: Principal) -> None:
     policy = BookingPolicy(quota=Quota(max_hours_per_day=3, max_hours_per_week=5))
-    desk = reserver.resources.create(admin, ResourceDraft(name="Desk", timezone="UTC", policy=policy))
+    desk = reserver.resources.create(
+        admin, ResourceDraft(name="Desk", timezone="UTC", policy=policy)
+    )
     book(reserver, ann, desk, T0, hours=2)
     with pytest.raises(ConflictError) as refused:
         book(reserver, ann, desk, T0 + 3 * HOUR, hours=2)
@@ -164,10 +196,14 @@ def test_daily_and_weekly_hour_quotas(reserver: Reserver, admin: Principal, ann:
     assert refused.value.rules == {Rule.QUOTA_WEEKLY_HOURS}
 
 
-def test_group_quota_counts_across_the_subtree(reserver: Reserver, admin: Principal, ann: Principal) -> None:
+def test_group_quota_counts_across_the_subtree(
+    reserver: Reserver, admin: Principal, ann: Principal
+) -> None:
     from reserver.core import GroupDraft
 
-    site = reserver.groups.create(admin, GroupDraft(name="HQ", kind="site", policy=BookingPolicy(quota=Quota(max_active=1))))
+    site = reserver.groups.create(
+        admin, GroupDraft(name="HQ", kind="site", policy=BookingPolicy(quota=Quota(max_active=1)))
+    )
     floor = reserver.groups.create(admin, GroupDraft(name="1st", kind="floor", parent_id=site.id))
     a = reserver.resources.create(admin, ResourceDraft(name="A", timezone="UTC", group_id=floor.id))
     b = reserver.resources.create(admin, ResourceDraft(name="B", timezone="UTC", group_id=site.id))
@@ -181,7 +217,8 @@ def test_approval_policy_makes_pending_reservations_that_block(
     reserver: Reserver, admin: Principal, ann: Principal, bob: Principal
 ) -> None:
     lab = reserver.resources.create(
-        admin, ResourceDraft(name="Lab", timezone="UTC", policy=BookingPolicy(requires_approval=True))
+        admin,
+        ResourceDraft(name="Lab", timezone="UTC", policy=BookingPolicy(requires_approval=True)),
     )
     pending = book(reserver, ann, lab, T0)
     assert pending.status is ReservationStatus.PENDING_APPROVAL
@@ -192,7 +229,9 @@ def test_approval_policy_makes_pending_reservations_that_block(
 def test_multi_resource_booking_is_all_or_nothing(
     reserver: Reserver, admin: Principal, ann: Principal, bob: Principal, room: Resource
 ) -> None:
-    projector = reserver.resources.create(admin, ResourceDraft(name="Projector", kind="equipment", timezone="UTC"))
+    projector = reserver.resources.create(
+        admin, ResourceDraft(name="Projector", kind="equipment", timezone="UTC")
+    )
     book(reserver, bob, projector, T0)
     request = MultiReservationRequest((room.id, projector.id), T0, T0 + HOUR)
     with pytest.raises(ConflictError) as refused:
@@ -212,7 +251,9 @@ def test_guests_only_look(reserver: Reserver, room: Resource) -> None:
     assert reserver.resources.get(guest, room.id) == room
 
 
-def test_booking_on_behalf_needs_admin(reserver: Reserver, admin: Principal, ann: Principal, room: Resource) -> None:
+def test_booking_on_behalf_needs_admin(
+    reserver: Reserver, admin: Principal, ann: Principal, room: Resource
+) -> None:
     request = ReservationRequest(room.id, T0, T0 + HOUR, holder=ann.id)
     with pytest.raises(PermissionDeniedError):
         reserver.reservations.reserve(Principal.user("bob"), request)
@@ -239,7 +280,8 @@ def test_cancel_frees_the_slot_and_keeps_history(
 ) -> None:
     made = book(reserver, ann, room, T0)
     cancelled = reserver.reservations.cancel(ann, made.id, "meeting moved")
-    assert cancelled.status is ReservationStatus.CANCELLED and cancelled.cancel_reason == "meeting moved"
+    assert cancelled.status is ReservationStatus.CANCELLED
+    assert cancelled.cancel_reason == "meeting moved"
     assert book(reserver, bob, room, T0).holder == bob.id
     actions = [h.action.value for h in reserver.reservations.history(ann, made.id)]
     assert actions == ["created", "cancelled"]
@@ -263,7 +305,10 @@ def test_edit_moves_with_version_check_and_history(
     made = book(reserver, ann, room, T0)
     book(reserver, bob, room, T0 + 2 * HOUR)
     moved = reserver.reservations.edit(
-        ann, made.id, ReservationEdit(start=T0 + HOUR, end=T0 + 2 * HOUR, title="standup"), expected_version=1
+        ann,
+        made.id,
+        ReservationEdit(start=T0 + HOUR, end=T0 + 2 * HOUR, title="standup"),
+        expected_version=1,
     )
     assert (moved.span.start, moved.version, moved.title) == (T0 + HOUR, 2, "standup")
     with pytest.raises(ConflictError) as stale:
@@ -271,7 +316,10 @@ def test_edit_moves_with_version_check_and_history(
     assert stale.value.rules == {Rule.VERSION}
     with pytest.raises(ConflictError) as taken:
         reserver.reservations.edit(
-            ann, made.id, ReservationEdit(end=T0 + timedelta(hours=2, minutes=30)), expected_version=2
+            ann,
+            made.id,
+            ReservationEdit(end=T0 + timedelta(hours=2, minutes=30)),
+            expected_version=2,
         )
     assert taken.value.rules == {Rule.OVERLAP}
     history = reserver.reservations.history(ann, made.id)
@@ -292,7 +340,7 @@ def test_retiring_cancels_future_bookings_and_keeps_history(
 @pytest.mark.parametrize(
     ("start", "end", "field"),
     [
-        (datetime(2026, 6, 2, 9), datetime(2026, 6, 2, 10, tzinfo=UTC), "start"),
+        (datetime(2026, 6, 2, 9), datetime(2026, 6, 2, 10, tzinfo=UTC), "start"),  # noqa: DTZ001
         (T0, T0, "end"),
         (T0, T0 - HOUR, "end"),
     ],
@@ -313,7 +361,9 @@ def test_unknown_resource_is_not_found(reserver: Reserver, ann: Principal) -> No
         reserver.reservations.reserve(ann, ReservationRequest(ResourceId("nope"), T0, T0 + HOUR))
 
 
-def test_events_are_written_with_the_change(reserver: Reserver, ann: Principal, room: Resource) -> None:
+def test_events_are_written_with_the_change(
+    reserver: Reserver, ann: Principal, room: Resource
+) -> None:
     seen = []
     reserver.outbox.subscribe(seen.append)
     made = book(reserver, ann, room, T0)

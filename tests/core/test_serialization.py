@@ -14,7 +14,9 @@ def converter():
 
 
 def test_request_round_trips(converter) -> None:
-    request = ReservationRequest("r1", datetime(2026, 1, 10, 9, tzinfo=UTC), datetime(2026, 1, 10, 10, tzinfo=UTC))  # type: ignore[arg-type]
+    request = ReservationRequest(
+        "r1", datetime(2026, 1, 10, 9, tzinfo=UTC), datetime(2026, 1, 10, 10, tzinfo=UTC)
+    )  # type: ignore[arg-type]
     data = converter.unstructure(request)
     assert data["start"] == "2026-01-10T09:00:00+00:00"
     assert structure(converter, data, ReservationRequest) == request

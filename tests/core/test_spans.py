@@ -8,6 +8,7 @@ from reserver.core.errors import ValidationError
 from reserver.core.spans import (
     NAIVE_HINT,
     TimeSpan,
+    day_shape,
     local_day_span,
     local_days,
     local_instant,
@@ -185,3 +186,51 @@ def test_local_days_lists_every_local_date_touched_end_exclusive() -> None:
     )
     assert local_days(span, BERLIN) == [date(2026, 1, 10), date(2026, 1, 11)]
     assert local_days(span, NEW_YORK) == [date(2026, 1, 10), date(2026, 1, 11)]
+
+
+def test_day_shape_of_an_ordinary_day_is_one_regular_stretch() -> None:
+    shape = day_shape(date(2026, 3, 9), NEW_YORK)
+    assert shape.regular
+    assert (shape.start, shape.end) == (
+        datetime(2026, 3, 9, 4, tzinfo=UTC),
+        datetime(2026, 3, 10, 4, tzinfo=UTC),
+    )
+    assert [tuple(s) for s in shape.stretches] == [(shape.start, shape.end, shape.start)]
+
+
+def test_day_shape_splits_at_the_transition() -> None:
+    spring = day_shape(date(2026, 3, 8), NEW_YORK)
+    assert not spring.regular
+    assert [(s.start.hour, s.end.hour) for s in spring.stretches] == [(5, 7), (7, 4)]
+    # Each stretch's midnight turns elapsed time into wall time: 07:00 UTC shows 03:00.
+    assert spring.stretches[1].start - spring.stretches[1].midnight == timedelta(hours=3)
+    howe = day_shape(date(2026, 10, 4), LORD_HOWE)
+    assert howe.stretches[1].start == datetime(2026, 10, 3, 15, 30, tzinfo=UTC)
+    assert howe.stretches[1].start - howe.stretches[1].midnight == timedelta(hours=2, minutes=30)
+
+
+def test_day_shape_when_midnight_repeats_starts_at_the_first_one() -> None:
+    # Havana falls back from 01:00 to 00:00 on 2026-11-01: midnight happens twice.
+    shape = day_shape(date(2026, 11, 1), ZoneInfo("America/Havana"))
+    assert shape.start == datetime(2026, 11, 1, 4, tzinfo=UTC)
+    assert shape.end - shape.start == timedelta(hours=25)
+    assert [s.start - s.midnight for s in shape.stretches] == [timedelta(0), timedelta(0)]
+
+
+@pytest.mark.parametrize(
+    ("name", "day"),
+    [
+        ("America/New_York", date(2026, 3, 8)),
+        ("America/New_York", date(2026, 11, 1)),
+        ("Australia/Lord_Howe", date(2026, 4, 5)),
+        ("America/Havana", date(2026, 3, 8)),
+        ("America/Santiago", date(2026, 4, 4)),
+        ("Asia/Kolkata", date(2026, 3, 8)),
+    ],
+)
+def test_day_shape_at_is_local_instant(name: str, day: date) -> None:
+    tz = ZoneInfo(name)
+    shape = day_shape(day, tz)
+    for minutes in range(0, 24 * 60, 5):
+        wall_time = time(minutes // 60, minutes % 60)
+        assert shape.at(wall_time) == local_instant(day, wall_time, tz)

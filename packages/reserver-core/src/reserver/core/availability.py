@@ -5,32 +5,33 @@ blackouts and the blocks of its blocking reservations; every instant in and out 
 
 Business hours, whole-day blackouts and the alignment of slots follow the resource's local wall
 time (DESIGN.md §2): an opening time in a DST gap moves forward by the gap, an ambiguous one takes
-the first instant, and a day is 23, 24 or 25 hours long. The pipeline is::
+the first instant, and a day is 23, 24 or 25 hours long. The search in steps is::
 
     open_ = open_windows(window, tz, hours, blackouts)
     free = free_windows(open_, busy_blocks, buffer_before=..., buffer_after=...)
     slots(free, duration, step=..., tz=tz, not_before=..., not_after=...)  # or first_fit(...)
 
-``check_span`` answers the booking pipeline's questions about one span, and ``aligned`` its
-granularity question, with the same rules as the slot search.
+and ``bookable_slots`` runs the same search in one lazy pass (use it for "next available" and for
+searches over many resources). ``check_span`` and ``aligned`` answer the booking pipeline's
+questions about one span with the same rules, so that a slot offered is a slot accepted.
 """
 
 from __future__ import annotations
 
 import functools
+import heapq
 import itertools
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from reserver.core.errors import ValidationError
 from reserver.core.schedules import MIDNIGHT, Blackout, OpeningInterval, WeeklyHours
-from reserver.core.spans import TimeSpan, local_instant, local_midnight, require_aware
+from reserver.core.spans import TimeSpan, day_shape, require_aware
 
 ZERO = timedelta(0)
 ONE_DAY = timedelta(days=1)
-_HOUR = timedelta(hours=1)
 _TICK = timedelta(microseconds=1)
 
 _Pair = tuple[datetime, datetime]
@@ -53,111 +54,59 @@ class SpanCheck(NamedTuple):
         return not self.outside_hours and not self.blackouts
 
 
-class _Segment(NamedTuple):
-    """A stretch of one local day at one UTC offset."""
-
-    start: datetime
-    end: datetime
-    base: datetime  # the instant whose wall time at this offset is 00:00 of the day
-
-
-class _Day(NamedTuple):
-    start: datetime  # local midnight (gap forward), UTC
-    end: datetime  # the next local midnight, UTC
-    segments: tuple[_Segment, ...]  # one, unless the UTC offset changes during the day
-    regular: bool  # 24 hours at one offset: wall time = start + elapsed
-
-
-def _offset(instant: datetime, tz: ZoneInfo) -> timedelta:
-    offset = instant.astimezone(tz).utcoffset()
-    assert offset is not None  # a ZoneInfo always knows its offset
-    return offset
-
-
-def _transition(after: datetime, before: datetime, tz: ZoneInfo) -> datetime:
-    """The first instant in ``(after, before]`` with ``before``'s offset (offsets differ)."""
-    old = _offset(after, tz)
-    while before - after > _TICK:
-        middle = after + (before - after) // 2
-        if _offset(middle, tz) == old:
-            after = middle
-        else:
-            before = middle
-    return before
-
-
-@functools.lru_cache(maxsize=8192)
-def _day(day: date, tz: ZoneInfo) -> _Day:
-    start, end = local_midnight(day, tz), local_midnight(day + ONE_DAY, tz)
-    # Zones change offset at most once in a few hours; probing hourly finds every change.
-    probes = [*(start + _HOUR * i for i in range(1, 25) if start + _HOUR * i < end), end - _TICK]
-    cuts, previous = [start], start
-    for probe in probes:
-        if _offset(probe, tz) != _offset(previous, tz):
-            cuts.append(_transition(previous, probe, tz))
-        previous = probe
-    midnight = datetime.combine(day, MIDNIGHT, tzinfo=UTC)
-    segments = tuple(
-        _Segment(a, b, midnight - _offset(a, tz)) for a, b in itertools.pairwise([*cuts, end])
-    )
-    return _Day(start, end, segments, len(segments) == 1 and end - start == ONE_DAY)
-
-
-def _at(day: date, wall: time, tz: ZoneInfo, info: _Day) -> datetime:
-    if info.regular:
-        return info.start + timedelta(
-            hours=wall.hour, minutes=wall.minute, seconds=wall.second, microseconds=wall.microsecond
-        )
-    return local_instant(day, wall, tz)
-
-
 @functools.lru_cache(maxsize=16384)
 def _day_hours(
     day: date, tz: ZoneInfo, intervals: tuple[OpeningInterval, ...]
 ) -> tuple[_Pair, ...]:
     """The opening windows of one local day, sorted and merged."""
-    info = _day(day, tz)
+    shape = day_shape(day, tz)
     found: list[_Pair] = []
     for interval in intervals:
-        opens = max(_at(day, interval.opens, tz, info), info.start)
-        closes = info.end
+        opens = max(shape.at(interval.opens), shape.start)
+        closes = shape.end
         if interval.closes != MIDNIGHT:
-            closes = min(_at(day, interval.closes, tz, info), info.end)
+            closes = min(shape.at(interval.closes), shape.end)
         if opens < closes:
             found.append((opens, closes))
     return tuple(_merge(found))
 
 
-def _merge(pairs: Iterable[_Pair]) -> list[_Pair]:
-    """Sort and join overlapping or touching intervals (touching ones form one free stretch)."""
-    ordered = sorted(pairs)
-    if len(ordered) < 2:
-        return ordered
-    merged: list[_Pair] = []
-    start, end = ordered[0]
-    for next_start, next_end in ordered:
+def _joined(pairs: Iterable[_Pair]) -> Iterator[_Pair]:
+    """Join overlapping or touching intervals of a stream sorted by start, lazily."""
+    stream = iter(pairs)
+    first = next(stream, None)
+    if first is None:
+        return
+    start, end = first
+    for next_start, next_end in stream:
         if next_start > end:
-            merged.append((start, end))
+            yield start, end
             start, end = next_start, next_end
         elif next_end > end:
             end = next_end
-    merged.append((start, end))
-    return merged
+    yield start, end
 
 
-def _subtract(windows: Iterable[_Pair], cuts: Sequence[_Pair]) -> Iterator[_Pair]:
-    """``windows`` minus ``cuts``, lazily; both sorted and disjoint."""
-    j, n = 0, len(cuts)
+def _merge(pairs: Iterable[_Pair]) -> list[_Pair]:
+    """Sort and join overlapping or touching intervals (touching ones form one free stretch)."""
+    return list(_joined(sorted(pairs)))
+
+
+def _subtract(windows: Iterable[_Pair], cuts: Iterable[_Pair]) -> Iterator[_Pair]:
+    """``windows`` minus ``cuts``, lazily; both sorted by start and disjoint."""
+    pending = iter(cuts)
+    cut = next(pending, None)
     for start, end in windows:
-        while j < n and cuts[j][1] <= start:
-            j += 1
-        cursor, k = start, j
-        while k < n and cuts[k][0] < end and cursor < end:
-            cut_start, cut_end = cuts[k]
-            if cut_start > cursor:
-                yield cursor, cut_start
-            cursor = max(cursor, cut_end)
-            k += 1
+        cursor = start
+        while cut is not None and cut[1] <= cursor:
+            cut = next(pending, None)
+        while cut is not None and cut[0] < end:
+            if cut[0] > cursor:
+                yield cursor, cut[0]
+            cursor = max(cursor, cut[1])
+            if cursor >= end:
+                break  # the cut reaches into the next window: keep it
+            cut = next(pending, None)
         if cursor < end:
             yield cursor, end
 
@@ -297,18 +246,31 @@ def free_windows(
     Raises:
         ValidationError: a buffer is negative.
     """
-    cuts = _busy_cuts(busy_blocks, buffer_before, buffer_after)
+    cuts = _cuts((), busy_blocks, buffer_before, buffer_after)
     return _spans(_subtract(_merge((w.start, w.end) for w in open), cuts))
 
 
 def _busy_cuts(
     busy_blocks: Sequence[TimeSpan], buffer_before: timedelta, buffer_after: timedelta
-) -> list[_Pair]:
+) -> Iterator[_Pair]:
+    """What each busy block forbids a new span, sorted by start (lazily when they come sorted)."""
     before = _non_negative(buffer_before, "buffer_before")
     after = _non_negative(buffer_after, "buffer_after")
+    starts = [b.start for b in busy_blocks]
+    ordered = busy_blocks if starts == sorted(starts) else sorted(busy_blocks)
     if not before and not after:
-        return _merge((b.start, b.end) for b in busy_blocks)
-    return _merge((b.start - after, b.end + before) for b in busy_blocks)
+        return ((b.start, b.end) for b in ordered)
+    return ((b.start - after, b.end + before) for b in ordered)
+
+
+def _cuts(
+    blackout_cuts: Sequence[_Pair],
+    busy_blocks: Sequence[TimeSpan],
+    buffer_before: timedelta,
+    buffer_after: timedelta,
+) -> Iterator[_Pair]:
+    busy = _busy_cuts(busy_blocks, buffer_before, buffer_after)
+    return _joined(heapq.merge(blackout_cuts, busy) if blackout_cuts else busy)
 
 
 def aligned(start: datetime, step: timedelta, tz: ZoneInfo) -> bool:
@@ -327,14 +289,14 @@ def _day_starts(
 ) -> Iterator[datetime]:
     """The aligned starts of local ``day`` within ``[lo, hi]``, in order.
 
-    Within one offset, aligned instants are ``base + k * step``: a DST gap's wall times belong
-    to no segment (no slot), a fall-back night's repeated ones to two (two slots).
+    Within one offset, aligned instants are ``midnight + k * step``: a DST gap's wall times
+    belong to no stretch (no slot), a fall-back night's repeated ones to two (two slots).
     """
-    for segment in _day(day, tz).segments:
-        first, stop = max(segment.start, lo), min(segment.end, hi + _TICK)
+    for stretch in day_shape(day, tz).stretches:
+        first, stop = max(stretch.start, lo), min(stretch.end, hi + _TICK)
         if first >= stop:
             continue
-        start = segment.base - ((segment.base - first) // step) * step  # round up
+        start = stretch.midnight - ((stretch.midnight - first) // step) * step  # round up
         while start < stop:
             yield start
             start += step
@@ -468,7 +430,7 @@ def bookable_slots(
     if start >= end:
         return []
     closed_days, blackout_cuts = _blackout_cuts(blackouts)
-    cuts = _merge([*blackout_cuts, *_busy_cuts(busy_blocks, buffer_before, buffer_after)])
+    cuts = _cuts(blackout_cuts, busy_blocks, buffer_before, buffer_after)
     free = _subtract(_hour_windows(start, end, tz, hours, closed_days), cuts)
     return _take(
         _starts(free, b.duration, b.step, tz, b.not_before, b.not_after), b.duration, limit

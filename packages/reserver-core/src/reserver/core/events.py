@@ -139,13 +139,29 @@ EVENTS_BY_TOPIC: dict[str, type[DomainEvent]] = {cls.topic: cls for cls in EVENT
 
 @attrs.frozen
 class OutboxMessage:
-    """An event waiting in the outbox; ``payload`` is its JSON through the core converter."""
+    """An event waiting in the outbox, with its delivery state.
 
-    id: EventId
-    topic: str
-    payload: str
-    occurred_at: datetime
+    The message carries the event itself: a storage that persists it serializes it through the
+    core converter, an in-memory one keeps the object (no JSON on the booking hot path).
+    """
+
+    event: DomainEvent
     attempts: int = 0
     next_attempt_at: datetime | None = None
     delivered_at: datetime | None = None
     last_error: str | None = None
+
+    @property
+    def id(self) -> EventId:
+        """The event's id, which consumers use to drop repeated deliveries."""
+        return self.event.id
+
+    @property
+    def topic(self) -> str:
+        """The event's topic, e.g. ``reservation.created``."""
+        return self.event.topic
+
+    @property
+    def occurred_at(self) -> datetime:
+        """When the event happened; the outbox delivers oldest first."""
+        return self.event.occurred_at

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 import attrs
 
@@ -23,7 +25,7 @@ class ResourceStatus(StrEnum):
     DISABLED = "disabled"
 
 
-def _non_negative(instance: object, attribute: attrs.Attribute[object], value: object) -> None:
+def _non_negative(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if isinstance(value, timedelta) and value < ZERO:
         raise ValidationError.for_field(attribute.name, "must not be negative")
     if isinstance(value, int | float) and value < 0:
@@ -70,13 +72,17 @@ class BookingPolicy:
             raise ValidationError.for_field("max_duration", "must not be below min_duration")
 
 
+def _features(value: Iterable[str]) -> frozenset[str]:
+    return frozenset(value)
+
+
 @attrs.frozen
 class Attributes:
     """Typed facts about a resource that searches filter on."""
 
     capacity: int | None = attrs.field(default=None, validator=_non_negative)
     location: str | None = None
-    features: frozenset[str] = attrs.field(default=frozenset(), converter=frozenset)
+    features: frozenset[str] = attrs.field(default=frozenset(), converter=_features)
 
 
 def normalize_tags(tags: object) -> frozenset[str]:

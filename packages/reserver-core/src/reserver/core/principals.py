@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 
 import attrs
@@ -17,12 +18,16 @@ class Role(StrEnum):
     GUEST = "guest"
 
 
+def _roles(value: Iterable[Role]) -> frozenset[Role]:
+    return frozenset(Role(r) for r in value)
+
+
 @attrs.frozen
 class Principal:
     """The acting party of a use case: a user id and its roles."""
 
     id: UserId
-    roles: frozenset[Role] = attrs.field(default=frozenset({Role.USER}), converter=frozenset)
+    roles: frozenset[Role] = attrs.field(default=frozenset({Role.USER}), converter=_roles)
 
     @classmethod
     def admin(cls, id: str = "admin") -> Principal:

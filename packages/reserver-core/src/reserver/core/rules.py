@@ -11,14 +11,14 @@ from collections.abc import Collection, Iterator, Sequence
 from datetime import datetime, timedelta
 
 import attrs
-from reserver.core.availability import check_span
 
+from reserver.core.availability import check_span
 from reserver.core.errors import ConflictError, PermissionDeniedError, Rule, Violation
 from reserver.core.ids import ReservationId, ResourceId, UserId
 from reserver.core.models import ZERO, ResourceStatus
 from reserver.core.ports import Transaction
 from reserver.core.principals import Principal
-from reserver.core.services.resolution import ResourceRules
+from reserver.core.services.resolution import ALWAYS_OPEN, ResourceRules
 from reserver.core.spans import TimeSpan, local_midnight
 
 FAR_FUTURE = timedelta(days=3 * 366)
@@ -64,6 +64,8 @@ def policy_violations(candidate: Candidate, now: datetime) -> Iterator[Violation
         )
     yield from _duration_violations(candidate)
     yield from _status_violations(candidate, now)
+    if rules.hours is ALWAYS_OPEN and not rules.blackouts:
+        return
     outside_hours, blackouts = check_span(span, rules.tz, rules.hours, rules.blackouts)
     if outside_hours:
         yield candidate.violation(Rule.BUSINESS_HOURS, f"{name!r} is closed during {span}")

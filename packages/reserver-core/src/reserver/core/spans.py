@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import itertools
 from datetime import UTC, date, datetime, time, timedelta
+from typing import NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
@@ -10,6 +13,9 @@ import attrs
 from reserver.core.errors import ValidationError
 
 NAIVE_HINT = "include a UTC offset, e.g. 2026-01-10T09:00:00+01:00"
+_ONE_DAY = timedelta(days=1)
+_HOUR = timedelta(hours=1)
+_TICK = timedelta(microseconds=1)
 
 
 def require_aware(value: datetime, field: str) -> datetime:
@@ -116,6 +122,85 @@ def local_day_span(day: date, tz: ZoneInfo, *, days: int = 1) -> TimeSpan:
     if days < 1:
         raise ValidationError.for_field("days", "must be at least 1")
     return TimeSpan(local_midnight(day, tz), local_midnight(day + timedelta(days=days), tz))
+
+
+class OffsetStretch(NamedTuple):
+    """A stretch ``[start, end)`` of one local day during which the UTC offset does not change."""
+
+    start: datetime
+    end: datetime
+    midnight: datetime
+    """The instant whose wall time at this stretch's offset is 00:00 of the day.
+
+    An instant ``t`` of the stretch shows the wall time ``t - midnight`` after 00:00.
+    """
+
+
+class DayShape(NamedTuple):
+    """How local ``day`` lies in UTC: its span and its stretches at each UTC offset."""
+
+    day: date
+    tz: ZoneInfo
+    start: datetime
+    end: datetime
+    stretches: tuple[OffsetStretch, ...]
+    """One stretch, or one per UTC offset on a day the zone changes its offset."""
+
+    @property
+    def regular(self) -> bool:
+        """Whether the day is 24 hours at one offset (wall time = time elapsed since midnight)."""
+        return len(self.stretches) == 1 and self.end - self.start == _ONE_DAY
+
+    def at(self, wall: time) -> datetime:
+        """Return the UTC instant of local wall time ``wall`` on this day, as ``local_instant``."""
+        if self.regular:
+            elapsed = timedelta(
+                hours=wall.hour,
+                minutes=wall.minute,
+                seconds=wall.second,
+                microseconds=wall.microsecond,
+            )
+            return self.start + elapsed
+        return local_instant(self.day, wall, self.tz)
+
+
+def _offset(instant: datetime, tz: ZoneInfo) -> timedelta:
+    offset = instant.astimezone(tz).utcoffset()
+    assert offset is not None  # a ZoneInfo always knows its offset
+    return offset
+
+
+def _transition(after: datetime, before: datetime, tz: ZoneInfo) -> datetime:
+    """The first instant in ``(after, before]`` with ``before``'s offset (the offsets differ)."""
+    old = _offset(after, tz)
+    while before - after > _TICK:
+        middle = after + (before - after) // 2
+        if _offset(middle, tz) == old:
+            after = middle
+        else:
+            before = middle
+    return before
+
+
+@functools.lru_cache(maxsize=8192)
+def day_shape(day: date, tz: ZoneInfo) -> DayShape:
+    """Return how local ``day`` lies in UTC (cached: the slot search asks for each day it scans).
+
+    Offset changes are found to the microsecond by probing every hour of the day, which finds
+    every change of the IANA database (zones change their offset at most once in a few hours).
+    """
+    start, end = local_midnight(day, tz), local_midnight(day + _ONE_DAY, tz)
+    probes = [*(start + _HOUR * i for i in range(1, 25) if start + _HOUR * i < end), end - _TICK]
+    cuts, previous = [start], start
+    for probe in probes:
+        if _offset(probe, tz) != _offset(previous, tz):
+            cuts.append(_transition(previous, probe, tz))
+        previous = probe
+    midnight = datetime.combine(day, time(0), tzinfo=UTC)
+    stretches = tuple(
+        OffsetStretch(a, b, midnight - _offset(a, tz)) for a, b in itertools.pairwise([*cuts, end])
+    )
+    return DayShape(day, tz, start, end, stretches)
 
 
 def local_days(span: TimeSpan, tz: ZoneInfo) -> list[date]:

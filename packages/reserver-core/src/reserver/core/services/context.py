@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
@@ -38,8 +37,7 @@ class ServiceContext:
     ) -> E:
         """Record an event in the outbox of ``tx``: it commits, or vanishes, with the change."""
         event = event_type(id=EventId(new_id()), occurred_at=self.now(), actor=actor, **fields)
-        payload = json.dumps(self.converter.unstructure(event, unstructure_as=type(event)))
-        tx.outbox.add(OutboxMessage(event.id, event.topic, payload, event.occurred_at))
+        tx.outbox.add(OutboxMessage(event))
         return event
 
 

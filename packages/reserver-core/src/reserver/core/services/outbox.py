@@ -8,14 +8,13 @@ event id.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 import attrs
 
 from reserver.core.errors import ReserverError
-from reserver.core.events import EVENTS_BY_TOPIC, DomainEvent, OutboxMessage
+from reserver.core.events import DomainEvent, OutboxMessage
 from reserver.core.services.context import ServiceContext
 
 Subscriber = Callable[[DomainEvent], None]
@@ -62,18 +61,12 @@ class OutboxDispatcher:
         """Add a subscriber; it must be idempotent by event id."""
         self._subscribers.append(subscriber)
 
-    def decode(self, message: OutboxMessage) -> DomainEvent:
-        """Rebuild the event stored in ``message``."""
-        return self._ctx.converter.structure(
-            json.loads(message.payload), EVENTS_BY_TOPIC[message.topic]
-        )
-
     def dispatch(self, *, limit: int = 100) -> DispatchReport:
         """Deliver up to ``limit`` due messages to every subscriber."""
         claimed = self._claim(limit)
         outcomes: list[tuple[OutboxMessage, str | None]] = []
         for message in claimed:
-            event = self.decode(message)
+            event = message.event
             try:
                 for subscriber in self._subscribers:
                     subscriber(event)

@@ -83,20 +83,24 @@ def resolve(
     hours: Mapping[Scope, WeeklyHours],
     blackouts: Sequence[Blackout],
     settings: CoreSettings,
+    scopes: Sequence[Scope] | None = None,
 ) -> ResourceRules:
     """Resolve the rules of ``resource`` from preloaded groups, hours and blackouts."""
     lineage = lineage_of(resource, groups)
-    scopes = scopes_of(resource, lineage)
+    if scopes is None:
+        scopes = scopes_of(resource, lineage)
     policy, quota_group = _nearest_policy(resource, lineage, groups, settings.default_policy)
     nearest_hours = next((hours[s] for s in scopes if s in hours), ALWAYS_OPEN)
-    wanted = set(scopes)
+    if blackouts:
+        wanted = set(scopes)
+        blackouts = [b for b in blackouts if b.scope in wanted]
     return ResourceRules(
         resource=resource,
         tz=zone(resource.timezone),
         policy=policy,
         quota_group=quota_group,
         hours=nearest_hours,
-        blackouts=tuple(b for b in blackouts if b.scope in wanted),
+        blackouts=tuple(blackouts),
     )
 
 
@@ -104,13 +108,13 @@ def load_rules(tx: Transaction, resource: Resource, settings: CoreSettings) -> R
     """Load and resolve the rules of one resource inside ``tx``."""
     groups = _groups_on_path(tx, resource)
     scopes = scopes_of(resource, lineage_of(resource, groups))
-    hours = {}
+    hours: dict[Scope, WeeklyHours] = {}
     for scope in scopes:
         found = tx.hours.get(scope)
         if found is not None:
             hours[scope] = found
             break
-    return resolve(resource, groups, hours, tx.blackouts.for_scopes(scopes), settings)
+    return resolve(resource, groups, hours, tx.blackouts.for_scopes(scopes), settings, scopes)
 
 
 def _groups_on_path(tx: Transaction, resource: Resource) -> dict[GroupId, Group]:

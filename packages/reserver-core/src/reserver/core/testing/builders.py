@@ -11,7 +11,7 @@ from typing import Any
 
 import attrs
 
-from reserver.core.events import OutboxMessage
+from reserver.core.events import OutboxMessage, ResourceRetired
 from reserver.core.ids import (
     BlackoutId,
     EventId,
@@ -134,14 +134,12 @@ def make_history_entry(
 def make_outbox_message(
     *, id: str | None = None, occurred_at: datetime = T0, **changes: Any
 ) -> OutboxMessage:
-    """Return an undelivered outbox message with a small JSON payload."""
+    """Return an undelivered outbox message carrying a small ``resource.retired`` event."""
     eid = EventId(id or f"evt-{new_id()}")
-    message = OutboxMessage(
-        id=eid,
-        topic="reservation.created",
-        payload=f'{{"id": "{eid}"}}',
-        occurred_at=occurred_at,
+    event = ResourceRetired(
+        id=eid, occurred_at=occurred_at, actor=UserId("alice"), resource_id=ResourceId("res-1")
     )
+    message = OutboxMessage(event)
     return attrs.evolve(message, **changes) if changes else message
 
 

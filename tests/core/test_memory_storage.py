@@ -16,7 +16,7 @@ from reserver.core.ports import Storage
 from reserver.core.registry import load_factory
 from reserver.core.spans import TimeSpan
 from reserver.core.testing import (
-    StorageContract,
+    InProcessStorageContract,
     at,
     make_reservation,
     make_resource,
@@ -25,9 +25,7 @@ from reserver.core.testing import (
 )
 
 
-class TestInMemoryStorage(StorageContract):
-    supports_cross_process = False
-
+class TestInMemoryStorage(InProcessStorageContract):
     @pytest.fixture
     def storage(self) -> Iterator[Storage]:
         storage = InMemoryStorage()

@@ -21,15 +21,18 @@ from reserver.core.testing.contracts import (
     ClockContract,
     NotifierContract,
     PasswordHasherContract,
+    InProcessStorageContract,
     StorageContract,
     WebhookSinkContract,
 )
+from reserver.core.testing.booking_machine import booking_machine
 from reserver.core.testing.fakes import FailingStorage, FixedClock, RecordingNotifier, RecordingSink
 
 __all__ = [
     "ClockContract",
     "FailingStorage",
     "FixedClock",
+    "InProcessStorageContract",
     "NotifierContract",
     "PasswordHasherContract",
     "RecordingNotifier",
@@ -37,6 +40,7 @@ __all__ = [
     "StorageContract",
     "WebhookSinkContract",
     "at",
+    "booking_machine",
     "make_blackout",
     "make_group",
     "make_history_entry",

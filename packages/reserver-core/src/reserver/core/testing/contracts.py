@@ -40,28 +40,36 @@ from reserver.core.testing.storage_properties import StoragePropertiesContract
 from reserver.core.testing.storage_queries import StorageQueriesContract
 from reserver.core.testing.storage_records import StorageRecordsContract
 from reserver.core.testing.storage_rules import StorageRulesContract
-from reserver.core.testing.storage_storms import StorageStormsContract
+from reserver.core.testing.storage_storms import ProcessStormsContract, StorageStormsContract
 
 SECRET = "correct horse battery staple"
 
 
-class StorageContract(
+class InProcessStorageContract(
     StorageRecordsContract,
     StorageQueriesContract,
     StorageRulesContract,
     StorageStormsContract,
     StoragePropertiesContract,
 ):
-    """The ``Storage`` port: repositories, no overlap under concurrency, all or nothing.
+    """The ``Storage`` port for a storage that lives in one process (the in-memory one).
 
-    Override ``storage`` (and ``storage_factory`` unless ``supports_cross_process = False``).
-    ``property_examples`` sets how many random histories the hypothesis property tries.
+    Override ``storage``. ``property_examples`` sets how many random histories the hypothesis
+    property tries.
     """
 
     @pytest.fixture
     def storage(self) -> Storage:
         """Return an empty storage that belongs to this test alone."""
         raise NotImplementedError("override the storage fixture")
+
+
+class StorageContract(InProcessStorageContract, ProcessStormsContract):
+    """The ``Storage`` port: repositories, no overlap under concurrency, all or nothing.
+
+    Everything of ``InProcessStorageContract``, plus the storm across processes: override
+    ``storage`` and ``storage_factory``.
+    """
 
 
 class ClockContract:

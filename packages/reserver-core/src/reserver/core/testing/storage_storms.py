@@ -57,22 +57,7 @@ def _assert_the_harness_races() -> None:
 
 
 class StorageStormsContract:
-    """Many contenders, one slot: the overlap check and the write are atomic.
-
-    Override ``supports_cross_process = False`` for a storage that lives in one process;
-    otherwise override the ``storage_factory`` fixture.
-    """
-
-    supports_cross_process = True
-
-    @pytest.fixture
-    def storage_factory(self, storage: Storage) -> Callable[[], Storage]:
-        """Return a picklable zero-argument callable that opens a new Storage on ``storage``'s data.
-
-        For example ``functools.partial(SqlStorage.from_url, url)``; each storm process calls
-        it once.
-        """
-        raise NotImplementedError("override storage_factory, or set supports_cross_process")
+    """Many threads, one slot: the overlap check and the write are atomic."""
 
     @pytest.mark.slow
     def test_thread_storm_has_exactly_one_winner_per_round(self, storage: Storage) -> None:
@@ -113,13 +98,27 @@ class StorageStormsContract:
             assert unexpected(outcomes) == [], f"round {round_no}: {outcomes}"
             assert winners(outcomes) == 1, f"round {round_no}: {outcomes}"
 
+
+class ProcessStormsContract:
+    """Many processes, one slot: the guarantee holds across processes too.
+
+    Override the ``storage_factory`` fixture.
+    """
+
+    @pytest.fixture
+    def storage_factory(self, storage: Storage) -> Callable[[], Storage]:
+        """Return a picklable zero-argument callable that opens a new Storage on ``storage``'s data.
+
+        For example ``functools.partial(SqlStorage.from_url, url)``; each storm process calls
+        it once.
+        """
+        raise NotImplementedError("override storage_factory")
+
     @pytest.mark.slow
     def test_process_storm_has_exactly_one_winner_per_round(
         self, storage: Storage, request: pytest.FixtureRequest
     ) -> None:
         """Four processes, each with its own storage, released together: one wins per round."""
-        if not self.supports_cross_process:
-            pytest.skip("this storage lives in one process (supports_cross_process = False)")
         factory: Callable[[], Storage] = request.getfixturevalue("storage_factory")
         try:
             pickle.dumps(factory)

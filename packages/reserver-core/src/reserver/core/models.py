@@ -65,8 +65,8 @@ class BookingPolicy:
     quota: Quota = Quota()
 
     def __attrs_post_init__(self) -> None:
-        if self.granularity is not None and self.granularity <= ZERO:
-            raise ValidationError.for_field("granularity", "must be positive")
+        if self.granularity is not None and self.granularity < timedelta(minutes=1):
+            raise ValidationError.for_field("granularity", "must be at least one minute")
         low, high = self.min_duration, self.max_duration
         if low is not None and high is not None and low > high:
             raise ValidationError.for_field("max_duration", "must not be below min_duration")

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 import attrs
 
-from reserver.core.availability import check_span
+from reserver.core.availability import aligned, check_span
 from reserver.core.errors import ConflictError, PermissionDeniedError, Rule, Violation
 from reserver.core.ids import ReservationId, ResourceId, UserId
 from reserver.core.models import ZERO, ResourceStatus
@@ -85,14 +85,12 @@ def _duration_violations(candidate: Candidate) -> Iterator[Violation]:
             Rule.MAX_DURATION, f"may last at most {_human(policy.max_duration)}"
         )
     step = policy.granularity
-    if step is not None:
-        offset = span.start - local_midnight(
-            span.start.astimezone(candidate.rules.tz).date(), candidate.rules.tz
+    if step is not None and (
+        span.duration % step != ZERO or not aligned(span.start, step, candidate.rules.tz)
+    ):
+        yield candidate.violation(
+            Rule.GRANULARITY, f"start and length must be multiples of {_human(step)}"
         )
-        if offset % step != ZERO or span.duration % step != ZERO:
-            yield candidate.violation(
-                Rule.GRANULARITY, f"start and length must be multiples of {_human(step)}"
-            )
 
 
 def _status_violations(candidate: Candidate, now: datetime) -> Iterator[Violation]:

@@ -68,9 +68,7 @@ class AvailabilityService:
                 window = local_day_span(day, rules.tz)
             _check_window(window)
             busy = self.busy_blocks(tx, [resource_id], window, rules)
-            return self.bookable(
-                rules, window, busy.get(resource_id, []), duration, first_only=False
-            )
+            return self.bookable(rules, window, busy.get(resource_id, []), duration, limit=None)
 
     def next_available(
         self,
@@ -91,9 +89,7 @@ class AvailabilityService:
         with self._ctx.storage.transaction(readonly=True) as tx:
             rules = load_rules(tx, tx.resources.get(resource_id), self._ctx.settings)
             busy = self.busy_blocks(tx, [resource_id], window, rules)
-            found = self.bookable(
-                rules, window, busy.get(resource_id, []), duration, first_only=True
-            )
+            found = self.bookable(rules, window, busy.get(resource_id, []), duration, limit=1)
             return found[0] if found else None
 
     def busy(
@@ -163,7 +159,7 @@ class AvailabilityService:
                     found.append(FoundResource(resource, span))
             else:
                 assert duration is not None
-                slots = self.bookable(rules, window, blocks, duration, first_only=True)
+                slots = self.bookable(rules, window, blocks, duration, limit=1)
                 if slots:
                     found.append(FoundResource(resource, slots[0]))
         found.sort(key=lambda f: (f.slot.start, f.resource.name.casefold(), f.resource.id))
@@ -193,7 +189,7 @@ class AvailabilityService:
         busy: Sequence[TimeSpan],
         duration: timedelta,
         *,
-        first_only: bool,
+        limit: int | None = None,
     ) -> list[TimeSpan]:
         """The spans of ``duration`` in ``window`` that the whole pipeline would accept."""
         policy, resource, now = rules.policy, rules.resource, self._ctx.now()
@@ -203,24 +199,28 @@ class AvailabilityService:
             return []
         if policy.max_duration is not None and duration > policy.max_duration:
             return []
+        if policy.granularity is not None and duration % policy.granularity:
+            return []
         not_before = now + policy.min_notice
         if resource.status_at(now) is ResourceStatus.MAINTENANCE:
             if resource.maintenance_until is None:
                 return []
             not_before = max(not_before, resource.maintenance_until)
         not_after = None if policy.max_advance is None else now + policy.max_advance
-        open_ = calc.open_windows(window, rules.tz, rules.hours, rules.blackouts)
-        free = calc.free_windows(
-            open_, busy, buffer_before=policy.buffer_before, buffer_after=policy.buffer_after
+        return calc.bookable_slots(
+            window,
+            duration,
+            tz=rules.tz,
+            hours=rules.hours,
+            blackouts=rules.blackouts,
+            busy_blocks=busy,
+            buffer_before=policy.buffer_before,
+            buffer_after=policy.buffer_after,
+            step=policy.granularity or self._ctx.settings.slot_step,
+            not_before=not_before,
+            not_after=not_after,
+            limit=limit,
         )
-        step = policy.granularity or self._ctx.settings.slot_step
-        fit = calc.first_fit if first_only else calc.slots
-        result = fit(
-            free, duration, step=step, tz=rules.tz, not_before=not_before, not_after=not_after
-        )
-        if result is None:
-            return []
-        return [result] if isinstance(result, TimeSpan) else list(result)
 
 
 def _all_matching(tx: Transaction, query: ResourceQuery) -> list[Resource]:
@@ -261,7 +261,7 @@ class AlternativeFinder:
                 horizon,
                 busy.get(resource.id, []),
                 span.duration,
-                first_only=False,
+                limit=wanted,
             )
             found = [
                 Alternative(resource.id, s.start.isoformat(), s.end.isoformat())

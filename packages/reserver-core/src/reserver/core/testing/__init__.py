@@ -5,6 +5,7 @@ services are tested with fakes (``FixedClock``, ``RecordingNotifier``, ``Recordi
 ``FailingStorage``) and the in-memory storage, never with mocks of our own ports.
 """
 
+from reserver.core.testing.booking_machine import booking_machine
 from reserver.core.testing.builders import (
     at,
     make_blackout,
@@ -19,13 +20,12 @@ from reserver.core.testing.builders import (
 )
 from reserver.core.testing.contracts import (
     ClockContract,
+    InProcessStorageContract,
     NotifierContract,
     PasswordHasherContract,
-    InProcessStorageContract,
     StorageContract,
     WebhookSinkContract,
 )
-from reserver.core.testing.booking_machine import booking_machine
 from reserver.core.testing.fakes import FailingStorage, FixedClock, RecordingNotifier, RecordingSink
 
 __all__ = [

@@ -14,11 +14,11 @@ from typing import Any
 import sqlalchemy as sa
 from cattrs.preconf.json import JsonConverter
 
+from reserver.core.errors import StorageError
 from reserver.core.events import EVENTS_BY_TOPIC, OutboxMessage
 from reserver.core.ids import (
     BlackoutId,
     BookingId,
-    EventId,
     GroupId,
     ReservationId,
     ResourceId,
@@ -329,8 +329,15 @@ def outbox_values(converter: JsonConverter, message: OutboxMessage) -> Values:
 
 
 def outbox_from_row(converter: JsonConverter, row: sa.Row[Any]) -> OutboxMessage:
-    """Build an ``OutboxMessage`` from an ``outbox`` row."""
-    event = converter.structure(json.loads(row.payload), EVENTS_BY_TOPIC[row.topic])
+    """Build an ``OutboxMessage`` from an ``outbox`` row.
+
+    Raises:
+        StorageError: the row's topic is unknown to this version of the core.
+    """
+    event_type = EVENTS_BY_TOPIC.get(row.topic)
+    if event_type is None:
+        raise StorageError(f"outbox message {row.id!r} has an unknown topic {row.topic!r}")
+    event = converter.structure(json.loads(row.payload), event_type)
     return OutboxMessage(
         event=event,
         attempts=row.attempts,

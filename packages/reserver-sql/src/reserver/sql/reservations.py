@@ -1,0 +1,307 @@
+"""Reservations, their series and their history.
+
+Blocking blocks of one resource are disjoint (the database guarantees it), so the blocking
+reservations that overlap ``[s, e)`` are those whose block starts inside ``[s, e)``, plus at most
+one more: the last block that starts before ``s``, if it ends after ``s``. Both are index range
+scans on ``ix_reservations_blocking``, so a conflict check stays logarithmic in the number of
+reservations of a resource, for one resource or for a thousand.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+from reserver.core.errors import NotFoundError, ValidationError
+from reserver.core.ids import ReservationId, ResourceId, SeriesId, UserId
+from reserver.core.models import HistoryEntry, Reservation, Series
+from reserver.core.queries import Page, PageRequest, ReservationQuery, decode_cursor, page_of
+from reserver.core.spans import TimeSpan, require_aware
+from reserver.sql.db import Db
+from reserver.sql.errors import duplicate_error, overlap_error, version_error
+from reserver.sql.mapping import (
+    history_from_row,
+    history_values,
+    reservation_from_row,
+    reservation_values,
+    series_from_row,
+    series_values,
+)
+from reserver.sql.tables import history, is_blocking, reservations, series
+from reserver.sql.types import UtcDateTime
+
+_R = reservations.c
+
+
+def _at(value: datetime) -> sa.BindParameter[datetime]:
+    return sa.bindparam(None, value, type_=UtcDateTime())
+
+
+def _inside(
+    of_resources: sa.ColumnElement[bool],
+    start: sa.BindParameter[datetime],
+    end: sa.BindParameter[datetime],
+) -> sa.Select[*tuple[Any, ...]]:
+    """Part one: the blocking rows whose block starts inside ``[start, end)``."""
+    return sa.select(reservations).where(
+        of_resources, is_blocking(_R.status), _R.block_start >= start, _R.block_start < end
+    )
+
+
+def _last_before(
+    resource_id: sa.ColumnElement[str], start: sa.BindParameter[datetime], *, only_id: bool
+) -> sa.Select[*tuple[Any, ...]]:
+    """Part two: the resource's last blocking row starting before ``start`` (one index step)."""
+    previous = reservations.alias("previous")
+    columns: list[sa.ColumnElement[object]] = [previous.c.id] if only_id else list(previous.c)
+    return (
+        sa.select(*columns)
+        .where(
+            previous.c.resource_id == resource_id,
+            is_blocking(previous.c.status),
+            previous.c.block_start < start,
+        )
+        .order_by(previous.c.block_start.desc())
+        .limit(1)
+    )
+
+
+@functools.cache
+def overlaps_statement(dialect: str, *, many: bool) -> sa.Select[*tuple[Any, ...]]:
+    """The query behind ``blocking_overlaps``, built once (building costs more than running).
+
+    Parameters: ``start``, ``end`` and either ``resource_id`` or ``resource_ids`` (``many``:
+    a PostgreSQL array, or JSON text on SQLite). Either way it is one parameter, so the
+    statement is compiled once and PostgreSQL prepares it once, whatever the number of ids.
+    """
+    start = sa.bindparam("start", type_=UtcDateTime())
+    end = sa.bindparam("end", type_=UtcDateTime())
+    before: sa.Select[*tuple[Any, ...]]
+    if not many:
+        resource_id = sa.bindparam("resource_id", type_=sa.String())
+        inside = _inside(_R.resource_id == resource_id, start, end)
+        last_id = _last_before(resource_id, start, only_id=True).scalar_subquery()
+        before = sa.select(reservations).where(_R.id == last_id, _R.block_end > start)
+    elif dialect == "postgresql":
+        array = sa.bindparam("resource_ids", type_=postgresql.ARRAY(sa.String()))
+        ids = sa.func.unnest(array).table_valued("value").render_derived(name="ids")
+        inside = _inside(_R.resource_id == sa.any_(array), start, end)
+        # LATERAL: one backward index step per id, which the planner cannot turn into a join
+        # over the whole table.
+        last = _last_before(ids.c.value, start, only_id=False).lateral("last_before")
+        before = (
+            sa.select(last).select_from(ids).join(last, sa.true()).where(last.c.block_end > start)
+        )
+    else:
+        ids = sa.func.json_each(sa.bindparam("resource_ids")).table_valued("value", name="ids")
+        inside = _inside(_R.resource_id.in_(sa.select(ids.c.value)), start, end)
+        last_id = _last_before(ids.c.value, start, only_id=True).scalar_subquery()
+        before = sa.select(reservations).where(
+            _R.id.in_(sa.select(last_id).select_from(ids)), _R.block_end > start
+        )
+    both = sa.union_all(inside, before).subquery("overlaps")
+    return sa.select(both).order_by(both.c.block_start, both.c.resource_id, both.c.id)
+
+
+def overlaps_parameters(dialect: str, ids: Sequence[str], span: TimeSpan) -> dict[str, object]:
+    """The parameters of ``overlaps_statement`` for ``ids`` (sorted, distinct) and ``span``."""
+    parameters: dict[str, object] = {"start": span.start, "end": span.end}
+    if len(ids) == 1:
+        parameters["resource_id"] = ids[0]
+    else:
+        parameters["resource_ids"] = list(ids) if dialect == "postgresql" else json.dumps(ids)
+    return parameters
+
+
+def reservation_filters(query: ReservationQuery) -> list[sa.ColumnElement[bool]]:
+    """Return the SQL conditions of ``query``; all must hold."""
+    conditions: list[sa.ColumnElement[bool]] = []
+    if query.holder is not None:
+        conditions.append(_R.holder == query.holder)
+    if query.resource_ids is not None:
+        conditions.append(_R.resource_id.in_(sorted(query.resource_ids)))
+    if query.statuses is not None:
+        conditions.append(_R.status.in_(sorted(s.value for s in query.statuses)))
+    if query.overlapping is not None:
+        conditions.append(_R.span_start < _at(query.overlapping.end))
+        conditions.append(_R.span_end > _at(query.overlapping.start))
+    if query.series_id is not None:
+        conditions.append(_R.series_id == query.series_id)
+    if query.booking_id is not None:
+        conditions.append(_R.booking_id == query.booking_id)
+    return conditions
+
+
+def _after_cursor(cursor: str) -> sa.ColumnElement[bool]:
+    start_text, reservation_id = decode_cursor(cursor, 2)
+    try:
+        start = require_aware(datetime.fromisoformat(start_text), "cursor")
+    except ValueError as exc:
+        raise ValidationError.for_field("cursor", "is not a cursor this server issued") from exc
+    return sa.tuple_(_R.span_start, _R.id) > sa.tuple_(_at(start), sa.literal(reservation_id))
+
+
+class SqlReservationRepository:
+    """Reservations; the database refuses overlapping blocking ones (trigger or constraint)."""
+
+    def __init__(self, db: Db) -> None:
+        self._db = db
+
+    def add(self, reservation: Reservation) -> None:
+        """Insert ``reservation``; an overlap or a taken id is ``ConflictError``."""
+        subject = f"reservation {reservation.id!r}"
+        values = reservation_values(reservation)
+        if not self._db.postgres:
+            self._db.execute(
+                reservations.insert(), values, subject=subject, reservation=reservation
+            )
+            return
+        # DO NOTHING also covers the exclusion constraint, and unlike a raised violation it
+        # leaves the transaction usable, as SQLite's trigger does.
+        statement = (
+            postgresql.insert(reservations)
+            .values(values)
+            .on_conflict_do_nothing()
+            .execution_options(preserve_rowcount=True)
+        )
+        if self._db.execute(statement, subject=subject, reservation=reservation).rowcount == 0:
+            exists = self._db.first(
+                sa.select(_R.id).where(_R.id == reservation.id), subject=subject
+            )
+            if exists is not None:
+                raise duplicate_error(subject)
+            raise overlap_error(reservation)
+
+    def get(self, reservation_id: ReservationId) -> Reservation:
+        """Return the reservation, or raise ``NotFoundError``."""
+        subject = f"reservation {reservation_id!r}"
+        row = self._db.first(
+            sa.select(reservations).where(_R.id == reservation_id), subject=subject
+        )
+        if row is None:
+            raise NotFoundError(f"{subject} not found")
+        return reservation_from_row(row)
+
+    def update(self, reservation: Reservation, *, expected_version: int) -> None:
+        """Store ``reservation`` if the stored version is ``expected_version``."""
+        subject = f"reservation {reservation.id!r}"
+        values = reservation_values(reservation)
+        del values["id"]
+        statement = (
+            reservations.update()
+            .where(_R.id == reservation.id, _R.version == expected_version)
+            .values(values)
+        )
+        if self._db.postgres and reservation.is_blocking:
+            # A violated constraint aborts a PostgreSQL transaction; the savepoint keeps it usable.
+            with self._db.connection.begin_nested():
+                result = self._db.execute(statement, subject=subject, reservation=reservation)
+        else:
+            result = self._db.execute(statement, subject=subject, reservation=reservation)
+        if result.rowcount == 0:
+            self.get(reservation.id)
+            raise version_error("reservation", reservation.id, expected_version)
+
+    def blocking_overlaps(
+        self,
+        resource_ids: Collection[ResourceId],
+        span: TimeSpan,
+        *,
+        exclude: Collection[ReservationId] = (),
+    ) -> Sequence[Reservation]:
+        """Return the blocking reservations of ``resource_ids`` whose block overlaps ``span``."""
+        ids = sorted(set(resource_ids))
+        if not ids:
+            return []
+        dialect = self._db.connection.dialect.name
+        statement = overlaps_statement(dialect, many=len(ids) > 1)
+        parameters = overlaps_parameters(dialect, ids, span)
+        result = self._db.execute(statement, parameters, subject="reservations")
+        rows = result.all()
+        skip = set(exclude)
+        return [reservation_from_row(row) for row in rows if row.id not in skip]
+
+    def held_by(self, holder: UserId, span: TimeSpan) -> Sequence[Reservation]:
+        """Return ``holder``'s blocking reservations whose span overlaps ``span``."""
+        statement = (
+            sa.select(reservations)
+            .where(
+                _R.holder == holder,
+                is_blocking(_R.status),
+                _R.span_start < _at(span.end),
+                _R.span_end > _at(span.start),
+            )
+            .order_by(_R.span_start, _R.id)
+        )
+        return [
+            reservation_from_row(row) for row in self._db.rows(statement, subject="reservations")
+        ]
+
+    def find(self, query: ReservationQuery, page: PageRequest) -> Page[Reservation]:
+        """Return one page of the reservations matching ``query``, by start then id."""
+        statement = sa.select(reservations).where(*reservation_filters(query))
+        if page.cursor is not None:
+            statement = statement.where(_after_cursor(page.cursor))
+        statement = statement.order_by(_R.span_start, _R.id).limit(page.limit + 1)
+        rows = self._db.rows(statement, subject="reservations")
+        items = [reservation_from_row(row) for row in rows]
+        last = items[page.limit - 1] if len(items) > page.limit else None
+        key = None if last is None else (last.span.start.isoformat(), last.id)
+        return page_of(items, page.limit, key)
+
+
+class SqlSeriesRepository:
+    """Recurring series; their occurrences are ordinary reservations."""
+
+    def __init__(self, db: Db) -> None:
+        self._db = db
+
+    def add(self, new: Series) -> None:
+        """Insert the series; a taken id is ``ConflictError``."""
+        values = series_values(self._db.converter, new)
+        self._db.execute(series.insert(), values, subject=f"series {new.id!r}")
+
+    def get(self, series_id: SeriesId) -> Series:
+        """Return the series, or raise ``NotFoundError``."""
+        subject = f"series {series_id!r}"
+        row = self._db.first(sa.select(series).where(series.c.id == series_id), subject=subject)
+        if row is None:
+            raise NotFoundError(f"{subject} not found")
+        return series_from_row(self._db.converter, row)
+
+    def update(self, changed: Series) -> None:
+        """Store the series, or raise ``NotFoundError``."""
+        subject = f"series {changed.id!r}"
+        values = series_values(self._db.converter, changed)
+        del values["id"]
+        statement = series.update().where(series.c.id == changed.id).values(values)
+        if self._db.execute(statement, subject=subject).rowcount == 0:
+            raise NotFoundError(f"{subject} not found")
+
+
+class SqlHistoryRepository:
+    """The append-only history of reservations, in the order it was written."""
+
+    def __init__(self, db: Db) -> None:
+        self._db = db
+
+    def append(self, entry: HistoryEntry) -> None:
+        """Append ``entry``."""
+        values = history_values(self._db.converter, entry)
+        self._db.execute(history.insert(), values, subject=f"history entry {entry.id!r}")
+
+    def for_reservation(self, reservation_id: ReservationId) -> Sequence[HistoryEntry]:
+        """Return the reservation's history, oldest first; ties keep their append order."""
+        statement = (
+            sa.select(history)
+            .where(history.c.reservation_id == reservation_id)
+            .order_by(history.c.at, history.c.seq)
+        )
+        rows = self._db.rows(statement, subject=f"history of reservation {reservation_id!r}")
+        return [history_from_row(self._db.converter, row) for row in rows]

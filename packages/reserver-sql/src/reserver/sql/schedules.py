@@ -1,0 +1,99 @@
+"""Business hours and blackouts per scope."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+
+import sqlalchemy as sa
+
+from reserver.core.errors import NotFoundError
+from reserver.core.ids import BlackoutId
+from reserver.core.schedules import Blackout, Scope, WeeklyHours
+from reserver.sql.db import Db
+from reserver.sql.mapping import (
+    blackout_from_row,
+    blackout_values,
+    hours_from_json,
+    hours_json,
+    scope_from_row,
+    scope_values,
+)
+from reserver.sql.tables import blackouts, hours
+
+
+def _scope_is(table: sa.Table, scope: Scope) -> sa.ColumnElement[bool]:
+    key = scope_values(scope)
+    return sa.and_(table.c.scope_kind == key["scope_kind"], table.c.scope_id == key["scope_id"])
+
+
+class SqlHoursRepository:
+    """Weekly business hours, one row per scope."""
+
+    def __init__(self, db: Db) -> None:
+        self._db = db
+
+    def get(self, scope: Scope) -> WeeklyHours | None:
+        """Return the scope's own hours, or ``None``."""
+        row = self._db.first(
+            sa.select(hours.c.hours).where(_scope_is(hours, scope)), subject=f"hours of {scope}"
+        )
+        return None if row is None else hours_from_json(self._db.converter, row.hours)
+
+    def put(self, scope: Scope, weekly: WeeklyHours) -> None:
+        """Set the scope's hours, replacing any it had."""
+        subject = f"hours of {scope}"
+        self._db.execute(hours.delete().where(_scope_is(hours, scope)), subject=subject)
+        values = {**scope_values(scope), "hours": hours_json(self._db.converter, weekly)}
+        self._db.execute(hours.insert(), values, subject=subject)
+
+    def delete(self, scope: Scope) -> None:
+        """Clear the scope's own hours; clearing none is not an error."""
+        self._db.execute(hours.delete().where(_scope_is(hours, scope)), subject=f"hours of {scope}")
+
+    def all(self) -> Mapping[Scope, WeeklyHours]:
+        """Return every scope that has hours of its own."""
+        statement = sa.select(hours).order_by(hours.c.scope_kind, hours.c.scope_id)
+        return {
+            scope_from_row(row): hours_from_json(self._db.converter, row.hours)
+            for row in self._db.rows(statement, subject="hours")
+        }
+
+
+class SqlBlackoutRepository:
+    """Blackouts of resources, groups and everything."""
+
+    def __init__(self, db: Db) -> None:
+        self._db = db
+
+    def add(self, blackout: Blackout) -> None:
+        """Insert ``blackout``; a taken id is ``ConflictError``."""
+        subject = f"blackout {blackout.id!r}"
+        self._db.execute(blackouts.insert(), blackout_values(blackout), subject=subject)
+
+    def get(self, blackout_id: BlackoutId) -> Blackout:
+        """Return the blackout, or raise ``NotFoundError``."""
+        subject = f"blackout {blackout_id!r}"
+        row = self._db.first(
+            sa.select(blackouts).where(blackouts.c.id == blackout_id), subject=subject
+        )
+        if row is None:
+            raise NotFoundError(f"{subject} not found")
+        return blackout_from_row(row)
+
+    def delete(self, blackout_id: BlackoutId) -> None:
+        """Remove the blackout, or raise ``NotFoundError``."""
+        subject = f"blackout {blackout_id!r}"
+        statement = blackouts.delete().where(blackouts.c.id == blackout_id)
+        if self._db.execute(statement, subject=subject).rowcount == 0:
+            raise NotFoundError(f"{subject} not found")
+
+    def for_scopes(self, scopes: Collection[Scope]) -> Sequence[Blackout]:
+        """Return the blackouts of any of ``scopes``."""
+        if not scopes:
+            return []
+        statement = (
+            sa.select(blackouts)
+            .where(sa.or_(*(_scope_is(blackouts, scope) for scope in scopes)))
+            .order_by(blackouts.c.id)
+        )
+        return [blackout_from_row(row) for row in self._db.rows(statement, subject="blackouts")]

@@ -1,0 +1,208 @@
+"""``SqlStorage``: the Storage port on SQLAlchemy 2, for SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+
+from reserver.core.errors import StorageError
+from reserver.core.serialization import make_converter
+from reserver.sql.db import Db
+from reserver.sql.engine import READONLY, SqliteSettings, Synchronous, create_engine, prepare_engine
+from reserver.sql.errors import is_busy, translate
+from reserver.sql.outbox import SqlOutboxRepository
+from reserver.sql.reservations import (
+    SqlHistoryRepository,
+    SqlReservationRepository,
+    SqlSeriesRepository,
+)
+from reserver.sql.resources import SqlGroupRepository, SqlResourceRepository
+from reserver.sql.schedules import SqlBlackoutRepository, SqlHoursRepository
+from reserver.sql.schema import migrate as migrate_schema
+
+if TYPE_CHECKING:
+    from reserver.core.ports import Storage, Transaction
+
+_PG_READONLY = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+
+
+class SqlTransaction:
+    """One unit of work on one connection; its repositories share the connection."""
+
+    def __init__(self, db: Db) -> None:
+        self._db = db
+        self.resources = SqlResourceRepository(db)
+        self.groups = SqlGroupRepository(db)
+        self.reservations = SqlReservationRepository(db)
+        self.series = SqlSeriesRepository(db)
+        self.history = SqlHistoryRepository(db)
+        self.hours = SqlHoursRepository(db)
+        self.blackouts = SqlBlackoutRepository(db)
+        self.outbox = SqlOutboxRepository(db)
+
+    def lock(self, key: str) -> None:
+        """Serialize, until this unit of work ends, every unit of work that locks ``key``.
+
+        PostgreSQL takes a transaction-level advisory lock on a 64-bit hash of ``key``. On
+        SQLite this is a no-op: a writing unit of work starts with ``BEGIN IMMEDIATE``, which
+        already excludes every other writer until it ends.
+        """
+        if self._db.postgres:
+            lock = sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(key, 0))
+            self._db.execute(sa.select(lock), subject=f"lock {key!r}")
+
+
+class SqlStorage:
+    """Storage on SQLAlchemy 2: SQLite (embedded) and PostgreSQL (production).
+
+    Writing units of work run at ``BEGIN IMMEDIATE`` on SQLite and at READ COMMITTED on
+    PostgreSQL, where the exclusion constraint is what refuses a concurrent overlap; read-only
+    ones run deferred with ``query_only`` on SQLite and at REPEATABLE READ, READ ONLY on
+    PostgreSQL (one snapshot), so a write through them is a ``StorageError``. A SQLite
+    database that stays locked past the busy timeout is retried a few times, then surfaces as
+    ``StorageError``. Deviation from the port, as in the in-memory storage: a writing unit of
+    work opened while the same thread has one open raises ``StorageError`` at once, instead
+    of waiting for itself.
+    """
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        *,
+        synchronous: Synchronous = "FULL",
+        busy_timeout: float = 5.0,
+        begin_attempts: int = 3,
+    ) -> None:
+        # The SQLite settings take effect on an engine's first storage (or ``create_engine``).
+        prepare_engine(engine, SqliteSettings(synchronous, busy_timeout))
+        self._engine = engine
+        self._postgres = engine.dialect.name == "postgresql"
+        self._attempts = max(1, begin_attempts)
+        self._converter = make_converter()
+        self._local = threading.local()
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        migrate: bool = True,
+        synchronous: Synchronous = "FULL",
+        busy_timeout: float = 5.0,
+    ) -> SqlStorage:
+        """Connect to ``url`` and, unless ``migrate=False``, bring its schema up to date.
+
+        Args:
+            url: ``sqlite:///path/to/reserver.db`` or ``postgresql+psycopg://user@host/db``.
+            migrate: run the Alembic migrations first (safe to run on every start).
+            synchronous: SQLite's durability, ``FULL`` (default) or ``NORMAL``.
+            busy_timeout: seconds a SQLite writer waits for another one, per attempt.
+
+        Raises:
+            ConfigurationError: the URL names no supported database.
+            StorageError: the database could not be reached or migrated.
+        """
+        engine = create_engine(url, SqliteSettings(synchronous, busy_timeout))
+        storage = cls(engine, synchronous=synchronous, busy_timeout=busy_timeout)
+        if migrate:
+            try:
+                migrate_schema(engine)
+            except BaseException:
+                engine.dispose()
+                raise
+        return storage
+
+    @property
+    def engine(self) -> sa.Engine:
+        """The engine this storage runs on."""
+        return self._engine
+
+    @contextmanager
+    def transaction(self, *, readonly: bool = False) -> Iterator[SqlTransaction]:
+        """Open a unit of work that commits when the block ends and rolls back if it raises.
+
+        Raises:
+            StorageError: a writing unit is already open in this thread (it would wait for
+                itself: pass that unit's transaction down instead), or the database failed.
+        """
+        if readonly:
+            with self._unit(readonly=True) as tx:
+                yield tx
+            return
+        if getattr(self._local, "writing", False):
+            raise StorageError(
+                "a writing unit of work is already open in this thread; pass its transaction "
+                "down instead of opening another"
+            )
+        self._local.writing = True
+        try:
+            with self._unit(readonly=False) as tx:
+                yield tx
+        finally:
+            self._local.writing = False
+
+    @contextmanager
+    def _unit(self, *, readonly: bool) -> Iterator[SqlTransaction]:
+        connection = self._begin(readonly)
+        try:
+            yield SqlTransaction(Db(connection, self._converter))
+        except BaseException:
+            _rollback(connection)
+            raise
+        else:
+            try:
+                connection.commit()
+            except sa_exc.SQLAlchemyError as exc:
+                raise translate(exc, subject="the unit of work") from exc
+        finally:
+            connection.close()
+
+    def _begin(self, readonly: bool) -> sa.Connection:
+        attempt = 1
+        while True:
+            connection: sa.Connection | None = None
+            try:
+                connection = self._engine.connect()
+                if readonly:
+                    connection.execution_options(**{READONLY: True})
+                connection.begin()
+                if readonly and self._postgres:
+                    connection.exec_driver_sql(_PG_READONLY)
+                return connection
+            except sa_exc.SQLAlchemyError as exc:
+                if connection is not None:
+                    connection.close()
+                if not is_busy(exc):
+                    raise translate(exc, subject="a unit of work") from exc
+                if attempt == self._attempts:
+                    raise StorageError(
+                        f"the database stayed locked by another writer through {attempt} "
+                        "attempts; try again later"
+                    ) from exc
+            # Another writer held the database past the busy timeout: back off, then retry.
+            time.sleep(random.uniform(0.5, 1.0) * 0.05 * 2**attempt)
+            attempt += 1
+
+    def close(self) -> None:
+        """Close every pooled connection; the storage reconnects if it is used again."""
+        self._engine.dispose()
+
+
+def _rollback(connection: sa.Connection) -> None:
+    try:
+        connection.rollback()
+    except sa_exc.SQLAlchemyError:
+        # The error that led here matters more; a connection that cannot roll back is dropped.
+        connection.invalidate()
+
+
+if TYPE_CHECKING:
+    _: type[Storage] = SqlStorage
+    _tx: type[Transaction] = SqlTransaction

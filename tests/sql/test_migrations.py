@@ -1,0 +1,93 @@
+"""The schema exists only through the migrations, which build exactly ``metadata``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from reserver.sql import SqlStorage, alembic_config, metadata, migrate
+from reserver.sql.schema import VERSION_TABLE
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def url(request: pytest.FixtureRequest) -> str:
+    return str(request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url"))
+
+
+@pytest.fixture
+def engine(url: str) -> Iterator[sa.Engine]:
+    engine = sa.create_engine(url, poolclass=sa.NullPool)
+    yield engine
+    engine.dispose()
+
+
+def differences(engine: sa.Engine) -> list[object]:
+    with engine.connect() as connection:
+        context = MigrationContext.configure(
+            connection,
+            opts={"version_table": VERSION_TABLE, "compare_type": True},
+        )
+        return list(compare_metadata(context, metadata))
+
+
+def table_names(engine: sa.Engine) -> set[str]:
+    return set(sa.inspect(engine).get_table_names())
+
+
+def test_migrating_an_empty_database_builds_exactly_the_metadata(
+    url: str, engine: sa.Engine
+) -> None:
+    assert table_names(engine) == set()
+    migrate(url)
+    assert table_names(engine) == set(metadata.tables) | {VERSION_TABLE}
+    assert differences(engine) == []
+
+
+def test_the_migrations_install_the_database_wall(url: str, engine: sa.Engine) -> None:
+    migrate(url)
+    with engine.connect() as connection:
+        if engine.dialect.name == "sqlite":
+            found = connection.scalars(
+                sa.text("SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name")
+            ).all()
+            assert found == ["reservations_no_overlap_insert", "reservations_no_overlap_update"]
+        else:
+            found = connection.scalars(
+                sa.text("SELECT conname FROM pg_constraint WHERE contype = 'x'")
+            ).all()
+            assert found == ["reservations_no_overlap"]
+            extensions = connection.scalars(sa.text("SELECT extname FROM pg_extension")).all()
+            assert "btree_gist" in extensions
+
+
+def test_migrating_twice_changes_nothing(url: str, engine: sa.Engine) -> None:
+    migrate(url)
+    storage = SqlStorage.from_url(url)  # migrates again, as every process start does
+    storage.close()
+    migrate(engine)
+    assert differences(engine) == []
+    with engine.connect() as connection:
+        versions = connection.scalars(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).all()
+    assert versions == ["0001"]
+
+
+def test_downgrade_to_base_removes_everything(url: str, engine: sa.Engine) -> None:
+    migrate(url)
+    with engine.begin() as connection:
+        command.downgrade(alembic_config(connection), "base")
+    assert table_names(engine) == {VERSION_TABLE}
+    with engine.connect() as connection:
+        assert connection.scalar(sa.text(f"SELECT count(*) FROM {VERSION_TABLE}")) == 0
+    migrate(url)
+    assert differences(engine) == []
+
+
+def test_from_url_without_migrate_leaves_the_database_alone(url: str, engine: sa.Engine) -> None:
+    storage = SqlStorage.from_url(url, migrate=False)
+    storage.close()
+    assert table_names(engine) == set()

@@ -1,0 +1,363 @@
+"""What ``SqlStorage`` adds to the contract: engine set-up, units of work, errors, time."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+import sqlalchemy as sa
+
+import reserver.sql
+from reserver.core.errors import (
+    ConfigurationError,
+    ConflictError,
+    NotFoundError,
+    Rule,
+    StorageError,
+    ValidationError,
+)
+from reserver.core.registry import load_factory
+from reserver.core.testing.builders import (
+    at,
+    make_outbox_message,
+    make_reservation,
+    make_resource,
+    store,
+)
+from reserver.sql import SqlStorage, migrate
+
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=BACKENDS)
+def url(request: pytest.FixtureRequest) -> str:
+    return str(request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url"))
+
+
+@pytest.fixture
+def storage(url: str) -> Iterator[SqlStorage]:
+    storage = SqlStorage.from_url(url)
+    yield storage
+    storage.close()
+
+
+def test_the_public_api_is_pinned() -> None:
+    assert reserver.sql.__all__ == [
+        "SqlStorage",
+        "SqlTransaction",
+        "UtcDateTime",
+        "alembic_config",
+        "metadata",
+        "migrate",
+    ]
+
+
+def test_the_storage_entry_point_builds_a_sql_storage(sqlite_url: str) -> None:
+    factory = load_factory("reserver.storage", "sql")
+    storage = factory(sqlite_url)
+    try:
+        assert isinstance(storage, SqlStorage)
+        store(storage, make_resource())
+    finally:
+        storage.close()
+
+
+# --- time ---------------------------------------------------------------------------------
+
+
+def test_datetimes_come_back_aware_in_utc(storage: SqlStorage) -> None:
+    resource = make_resource()
+    plus_five_thirty = timezone(timedelta(hours=5, minutes=30))
+    created = datetime(2029, 6, 1, 23, 30, 0, 1, tzinfo=plus_five_thirty)
+    reservation = make_reservation(resource.id, at(0), at(1), created_at=created)
+    store(storage, resource, reservation)
+    with storage.transaction(readonly=True) as tx:
+        got = tx.reservations.get(reservation.id)
+    assert got.created_at == created
+    assert got.created_at is not None
+    assert got.created_at.tzinfo == UTC
+    assert (got.created_at.hour, got.created_at.microsecond) == (18, 1)
+    assert got.span.start.tzinfo == UTC
+
+
+@pytest.mark.postgres
+def test_the_postgres_session_time_zone_does_not_leak(pg_url: str) -> None:
+    engine = sa.create_engine(pg_url, connect_args={"options": "-c timezone=Asia/Tokyo"})
+    migrate(engine)
+    storage = SqlStorage(engine)
+    try:
+        resource = make_resource(created_at=datetime(2030, 1, 1, tzinfo=UTC))
+        store(storage, resource)
+        with storage.transaction(readonly=True) as tx:
+            got = tx.resources.get(resource.id)
+    finally:
+        storage.close()
+    assert got.created_at == resource.created_at
+    assert got.created_at is not None
+    assert got.created_at.tzinfo == UTC
+
+
+def test_a_naive_datetime_is_refused(storage: SqlStorage) -> None:
+    resource = make_resource(created_at=datetime(2030, 1, 1, 9))  # noqa: DTZ001 - on purpose
+    with pytest.raises(ValidationError) as info, storage.transaction() as tx:
+        tx.resources.add(resource)
+    assert "UTC offset" in str(info.value)
+    with storage.transaction(readonly=True) as tx, pytest.raises(NotFoundError):
+        tx.resources.get(resource.id)
+
+
+# --- SQLite set-up and locking ------------------------------------------------------------
+
+
+def pragmas(storage: SqlStorage) -> dict[str, object]:
+    with storage.engine.connect() as connection:
+        return {
+            name: connection.exec_driver_sql(f"PRAGMA {name}").scalar()
+            for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
+        }
+
+
+def test_sqlite_runs_in_wal_with_full_sync_and_foreign_keys(sqlite_url: str) -> None:
+    storage = SqlStorage.from_url(sqlite_url)
+    try:
+        assert pragmas(storage) == {
+            "journal_mode": "wal",
+            "synchronous": 2,  # FULL
+            "foreign_keys": 1,
+            "busy_timeout": 5000,
+        }
+    finally:
+        storage.close()
+
+
+def test_sqlite_normal_sync_and_the_busy_timeout_are_options(sqlite_url: str) -> None:
+    storage = SqlStorage.from_url(sqlite_url, synchronous="NORMAL", busy_timeout=0.25)
+    try:
+        found = pragmas(storage)
+    finally:
+        storage.close()
+    assert (found["synchronous"], found["busy_timeout"]) == (1, 250)
+
+
+@pytest.mark.parametrize(
+    "options", [{"synchronous": "OFF"}, {"busy_timeout": -1.0}], ids=["synchronous", "timeout"]
+)
+def test_unsafe_sqlite_options_are_refused(sqlite_url: str, options: dict[str, object]) -> None:
+    with pytest.raises(ConfigurationError):
+        SqlStorage.from_url(sqlite_url, **options)  # type: ignore[arg-type]
+
+
+def test_a_writing_unit_takes_the_write_lock_at_its_start(sqlite_url: str) -> None:
+    """BEGIN IMMEDIATE: a second writer cannot even begin; it never sees "database is locked"."""
+    first = SqlStorage.from_url(sqlite_url)
+    second = SqlStorage(sa.create_engine(sqlite_url), busy_timeout=0.05, begin_attempts=2)
+    try:
+        with first.transaction(), pytest.raises(StorageError) as info, second.transaction():
+            pass
+        assert "locked" in str(info.value)
+        assert isinstance(info.value.__cause__, sa.exc.OperationalError)  # chained, not raised
+        assert isinstance(info.value.__cause__.orig, sqlite3.OperationalError)
+        with second.transaction() as tx:  # free again once the first unit ended
+            tx.resources.add(make_resource())
+    finally:
+        first.close()
+        second.close()
+
+
+def test_a_busy_database_is_retried_until_the_writer_is_done(sqlite_url: str) -> None:
+    first = SqlStorage.from_url(sqlite_url)
+    second = SqlStorage(sa.create_engine(sqlite_url), busy_timeout=0.05, begin_attempts=5)
+    locked, refused_once = threading.Event(), threading.Event()
+    resource = make_resource()
+
+    @sa.event.listens_for(second.engine, "handle_error")
+    def on_error(context: sa.engine.ExceptionContext) -> None:
+        refused_once.set()  # the second writer's BEGIN IMMEDIATE timed out once
+
+    def hold_the_lock_until_refused() -> None:
+        with first.transaction() as tx:
+            tx.resources.add(resource)
+            locked.set()
+            refused_once.wait(timeout=30)
+
+    holder = threading.Thread(target=hold_the_lock_until_refused)
+    holder.start()
+    try:
+        assert locked.wait(timeout=30)
+        with second.transaction() as tx:
+            assert tx.resources.get(resource.id) == resource
+    finally:
+        refused_once.set()
+        holder.join(timeout=30)
+        first.close()
+        second.close()
+
+
+def test_readers_run_beside_a_writer_and_see_only_committed_work(sqlite_url: str) -> None:
+    writer = SqlStorage.from_url(sqlite_url)
+    reader = SqlStorage(sa.create_engine(sqlite_url), busy_timeout=0.05)
+    resource = make_resource()
+    try:
+        with writer.transaction() as tx:
+            tx.resources.add(resource)
+            with reader.transaction(readonly=True) as other, pytest.raises(NotFoundError):
+                other.resources.get(resource.id)
+        with reader.transaction(readonly=True) as other:
+            assert other.resources.get(resource.id) == resource
+    finally:
+        writer.close()
+        reader.close()
+
+
+# --- units of work ------------------------------------------------------------------------
+
+
+def test_a_readonly_unit_refuses_writes(storage: SqlStorage) -> None:
+    with pytest.raises(StorageError), storage.transaction(readonly=True) as tx:
+        tx.resources.add(make_resource())
+    with storage.transaction() as tx:  # the pooled connection is writable again
+        tx.resources.add(make_resource())
+
+
+def test_a_nested_writing_unit_in_one_thread_is_refused_at_once(storage: SqlStorage) -> None:
+    resource = make_resource()
+    with storage.transaction() as tx:
+        tx.resources.add(resource)
+        with pytest.raises(StorageError, match="already open"), storage.transaction():
+            pass
+        with storage.transaction(readonly=True):
+            pass  # reading beside it is fine
+    with storage.transaction(readonly=True) as tx:
+        assert tx.resources.get(resource.id) == resource
+
+
+def test_a_closed_storage_reconnects_when_used_again(storage: SqlStorage) -> None:
+    store(storage, make_resource())
+    storage.close()
+    store(storage, make_resource())
+
+
+def test_adding_a_taken_id_is_a_conflict(storage: SqlStorage) -> None:
+    resource = make_resource()
+    reservation = make_reservation(resource.id, at(0), at(1))
+    message = make_outbox_message()
+    store(storage, resource, reservation, message)
+    for twin in (
+        resource,
+        make_reservation(resource.id, at(5), at(6), id=reservation.id),  # no overlap, same id
+        message,
+    ):
+        with pytest.raises(ConflictError, match="already exists"):
+            store(storage, twin)
+
+
+# --- errors -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["not a url", "mysql+nosuchdriver://db/reserver", "sqlite://", "sqlite:///:memory:"],
+    ids=["garbage", "unsupported", "memory", "memory-explicit"],
+)
+def test_a_url_naming_no_usable_database_is_a_configuration_error(url: str) -> None:
+    with pytest.raises(ConfigurationError):
+        SqlStorage.from_url(url)
+
+
+def test_an_unreachable_server_is_a_storage_error() -> None:
+    url = "postgresql+psycopg://postgres@127.0.0.1:9/nowhere?connect_timeout=2"
+    storage = SqlStorage.from_url(url, migrate=False)
+    try:
+        with pytest.raises(StorageError, match=r"nowhere|connect"), storage.transaction():
+            pass
+    finally:
+        storage.close()
+    with pytest.raises(StorageError):
+        SqlStorage.from_url(url)
+
+
+@pytest.mark.postgres
+def test_a_bare_postgresql_url_means_psycopg(pg_url: str) -> None:
+    storage = SqlStorage.from_url(pg_url.replace("postgresql+psycopg://", "postgresql://"))
+    try:
+        assert storage.engine.dialect.driver == "psycopg"
+        store(storage, make_resource())
+    finally:
+        storage.close()
+
+
+@pytest.mark.postgres
+def test_a_deadlock_between_two_bookings_is_a_conflict(pg_url: str) -> None:
+    """Two multi-resource bookings taking the same two slots in opposite orders."""
+    storages = [SqlStorage.from_url(pg_url), SqlStorage.from_url(pg_url)]
+    room, desk = make_resource(), make_resource()
+    store(storages[0], room, desk)
+    both_first = threading.Barrier(2, timeout=30)
+    outcomes: list[str] = ["", ""]
+
+    def book(index: int, first: str, then: str) -> None:
+        try:
+            with storages[index].transaction() as tx:
+                tx.reservations.add(make_reservation(first, at(0), at(1)))
+                both_first.wait()
+                tx.reservations.add(make_reservation(then, at(0), at(1)))
+            outcomes[index] = "won"
+        except ConflictError:
+            outcomes[index] = "conflict"
+        except Exception as exc:  # reported through the assertion below
+            outcomes[index] = repr(exc)
+
+    threads = [
+        threading.Thread(target=book, args=(0, room.id, desk.id)),
+        threading.Thread(target=book, args=(1, desk.id, room.id)),
+    ]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    finally:
+        for storage in storages:
+            storage.close()
+    assert sorted(outcomes) == ["conflict", "won"]
+
+
+@pytest.mark.postgres
+def test_outbox_dispatchers_skip_messages_another_one_holds(pg_url: str) -> None:
+    first, other = SqlStorage.from_url(pg_url), SqlStorage.from_url(pg_url)
+    messages = [make_outbox_message(occurred_at=at(-5 + n)) for n in range(5)]
+    try:
+        store(first, *messages)
+        with first.transaction() as tx:
+            held = tx.outbox.due(at(0), 2)
+            with other.transaction() as tx2:
+                rest = tx2.outbox.due(at(0), 10)
+        assert [m.id for m in held] == [m.id for m in messages[:2]]
+        assert [m.id for m in rest] == [m.id for m in messages[2:]]
+    finally:
+        first.close()
+        other.close()
+
+
+def test_an_outbox_row_of_an_unknown_topic_is_a_storage_error(storage: SqlStorage) -> None:
+    message = make_outbox_message()
+    store(storage, message)
+    with storage.engine.begin() as connection:
+        connection.exec_driver_sql("UPDATE outbox SET topic = 'from.the.future'")
+    with pytest.raises(StorageError, match=r"from\.the\.future"), storage.transaction() as tx:
+        tx.outbox.get(message.id)
+
+
+def test_an_overlap_refused_by_the_database_names_the_rule(storage: SqlStorage) -> None:
+    resource = make_resource()
+    store(storage, resource, make_reservation(resource.id, at(0), at(2)))
+    clash = make_reservation(resource.id, at(1), at(3), buffer_before=timedelta(minutes=5))
+    with pytest.raises(ConflictError) as info, storage.transaction() as tx:
+        tx.reservations.add(clash)
+    assert info.value.rules == {Rule.OVERLAP}
+    assert "buffers included" in str(info.value)
+    (violation,) = info.value.violations
+    assert (violation.resource_id, violation.start) == (resource.id, at(1).isoformat())

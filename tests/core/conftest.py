@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from importlib.metadata import entry_points
+from pathlib import Path
 
 import pytest
 
@@ -16,9 +19,19 @@ def clock() -> FixedClock:
     return FixedClock(NOW)
 
 
-@pytest.fixture
-def reserver(clock: FixedClock) -> Reserver:
-    return Reserver.in_memory(clock=clock)
+def _storages() -> list[str]:
+    """Memory always; SQLite too where reserver-sql is installed (found by its entry point)."""
+    names = {ep.name for ep in entry_points(group="reserver.storage")}
+    return ["memory"] + (["sqlite"] if "sql" in names else [])
+
+
+@pytest.fixture(params=_storages())
+def reserver(request: pytest.FixtureRequest, clock: FixedClock, tmp_path: Path) -> Iterator[Reserver]:
+    """The whole system on each installed storage: the service suite proves them alike."""
+    url = "memory://" if request.param == "memory" else f"sqlite:///{tmp_path}/reserver.db"
+    system = Reserver.from_url(url, clock=clock)
+    yield system
+    system.close()
 
 
 @pytest.fixture

@@ -44,7 +44,12 @@ class ResourceRepository(Protocol):
 
     - ``update`` raises ``ConflictError`` when the stored version is not ``expected_version``;
       the stored copy gets the version the caller set on ``resource``.
-    - ``find`` filters, sorts (case-folded name, then id) and paginates on the storage's side.
+    - ``find`` filters, sorts (case-folded name, then id) and paginates on the storage's side:
+      ``group_ids`` are already whole subtrees, ``location`` matches case-insensitively,
+      ``text`` is a case-insensitive literal substring of name or description (no wildcards).
+    - ``get_many`` skips unknown ids; ``update`` of a missing id raises ``NotFoundError``.
+    - ``tag_counts`` and ``replace_tag`` cover retired resources too; ``replace_tag`` (``new``
+      ``None`` deletes) bumps the version of each resource it changes and returns their number.
     """
 
     def add(self, resource: Resource) -> None: ...
@@ -78,7 +83,10 @@ class ReservationRepository(Protocol):
       block overlaps ``span``, ordered by block start; it stays logarithmic in the number of
       reservations per resource.
     - ``held_by`` returns ``holder``'s blocking reservations that overlap ``span`` (quotas).
-    - ``find`` filters, sorts (start, then id) and paginates on the storage's side.
+    - ``find`` filters, sorts (start, then id) and paginates on the storage's side;
+      ``overlapping`` and ``held_by`` compare the span, ``blocking_overlaps`` the block.
+    - A ``ConflictError`` from ``add`` or ``update`` leaves the unit of work usable (series
+      that skip conflicting occurrences rely on it).
     """
 
     def add(self, reservation: Reservation) -> None: ...
@@ -176,7 +184,9 @@ class Storage(Protocol):
     and rolls back when it raises. ``readonly=True`` promises no writes, so a storage may let such
     units run side by side. Overlapping blocking reservations are refused inside the unit of
     work, across processes too (DESIGN.md invariant 1). A busy database never surfaces as an
-    error other than ``ConflictError`` (lost race) or ``StorageError`` (real failure).
+    error other than ``ConflictError`` (lost race) or ``StorageError`` (real failure). Opening a
+    second writing unit of work in a thread that already has one open raises ``StorageError``
+    (it could only deadlock or commit separately).
     Executable form: ``reserver.core.testing.contracts.StorageContract``.
     """
 

@@ -80,10 +80,10 @@ def main() -> None:
 
     try:
         reserver.reservations.reserve(
-            bob, ReservationRequest(room.id, at(monday, 10, 30), at(monday, 20))
+            bob, ReservationRequest(room.id, at(monday, 10, 30), at(monday, 18, 30))
         )
     except ConflictError as refused:
-        print("2. Bob's 10:30-20:00 booking was refused:")
+        print("2. Bob's 10:30-18:30 booking was refused, naming every rule it breaks:")
         for violation in refused.violations:
             print(f"   - {violation.rule.value}: {violation.message}")
         print("   Next free alternatives:")

@@ -8,7 +8,7 @@ own overlap check after it is the last word under concurrency.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 
 import attrs
 
@@ -53,7 +53,7 @@ def policy_violations(candidate: Candidate, now: datetime) -> Iterator[Violation
     rules, span, policy = candidate.rules, candidate.span, candidate.rules.policy
     name = rules.resource.name
     if span.start < now:
-        yield candidate.violation(Rule.IN_PAST, f"{span.start.isoformat()} is in the past")
+        yield candidate.violation(Rule.IN_PAST, f"{_local(span.start, rules.tz)} is in the past")
     elif span.start < now + policy.min_notice:
         yield candidate.violation(
             Rule.MIN_NOTICE, f"{name!r} needs booking {_human(policy.min_notice)} ahead"
@@ -68,7 +68,9 @@ def policy_violations(candidate: Candidate, now: datetime) -> Iterator[Violation
         return
     outside_hours, blackouts = check_span(span, rules.tz, rules.hours, rules.blackouts)
     if outside_hours:
-        yield candidate.violation(Rule.BUSINESS_HOURS, f"{name!r} is closed during {span}")
+        yield candidate.violation(
+            Rule.BUSINESS_HOURS, f"{name!r} is closed at some time in {_local_span(span, rules.tz)}"
+        )
     for blackout in blackouts:
         reason = f" ({blackout.reason})" if blackout.reason else ""
         yield candidate.violation(Rule.BLACKOUT, f"{name!r} is blacked out{reason}")
@@ -104,7 +106,7 @@ def _status_violations(candidate: Candidate, now: datetime) -> Iterator[Violatio
     elif status is ResourceStatus.MAINTENANCE:
         until = resource.maintenance_until
         if until is None or candidate.span.start < until:
-            back = f" until {until.isoformat()}" if until else ""
+            back = f" until {_local(until, candidate.rules.tz)}" if until else ""
             yield candidate.violation(
                 Rule.MAINTENANCE, f"{resource.name!r} is in maintenance{back}"
             )
@@ -120,7 +122,9 @@ def conflict_violations(
     block = candidate.block
     for other in tx.reservations.blocking_overlaps([candidate.resource_id], block, exclude=exclude):
         yield candidate.violation(
-            Rule.OVERLAP, f"{candidate.rules.resource.name!r} is taken {other.block}"
+            Rule.OVERLAP,
+            f"{candidate.rules.resource.name!r} is taken "
+            f"{_local_span(other.block, candidate.rules.tz)}",
         )
     for earlier in accepted:
         if earlier.resource_id == candidate.resource_id and earlier.block.overlaps(block):
@@ -256,6 +260,17 @@ def booking_holder(principal: Principal, holder: UserId | None) -> UserId:
     if not principal.is_admin:
         raise PermissionDeniedError("only administrators may book on behalf of someone else")
     return holder
+
+
+def _local(instant: datetime, tz: tzinfo) -> str:
+    """An instant as people read it: the resource's wall time and zone."""
+    return f"{instant.astimezone(tz):%Y-%m-%d %H:%M} {tz}"
+
+
+def _local_span(span: TimeSpan, tz: tzinfo) -> str:
+    start, end = span.start.astimezone(tz), span.end.astimezone(tz)
+    tail = f"{end:%H:%M}" if end.date() == start.date() else f"{end:%Y-%m-%d %H:%M}"
+    return f"{start:%Y-%m-%d %H:%M}-{tail} {tz}"
 
 
 def _human(delta: timedelta) -> str:

@@ -10,7 +10,7 @@ DB = data/reserver.db
 PYTEST_ARGS =
 
 help:
-	@echo 'make run      start the quick-start example on $(DB) (SQLite)'
+	@echo 'make run      start the server on http://127.0.0.1:8000 (SQLite in data/, demo data)'
 	@echo 'make test     run the whole test suite (PostgreSQL tests skip without a server)'
 	@echo 'make check    lint + types + layers + test'
 	@echo 'make lint     ruff check and ruff format --check'
@@ -18,7 +18,7 @@ help:
 	@echo 'make types    mypy --strict over every package'
 	@echo 'make layers   import-linter: the core imports no adapter, adapters are independent'
 	@echo 'make test-core  tests/core with only reserver-core[testing] installed'
-	@echo 'make bench    run every benchmark in bench/'
+	@echo 'make bench    run the benchmarks (BENCH_ARGS=--quick for a smoke run)'
 	@echo 'make build    build every package into dist/'
 	@echo 'make clean    remove .venv, .tools, caches and dist/ (keeps data/)'
 
@@ -40,8 +40,7 @@ sync: $(UV)
 	$(UV) sync --all-packages
 
 run: sync
-	mkdir -p data
-	$(RUN) python examples/quickstart.py --db $(DB)
+	$(RUN) reserver-serve --data data
 
 test: sync
 	$(RUN) pytest $(PYTEST_ARGS)
@@ -67,12 +66,9 @@ layers: sync
 
 check: lint types layers test
 
+BENCH_ARGS =
 bench: sync
-	@for script in bench/*.py; do \
-		[ -e "$$script" ] || continue; \
-		echo "$(RUN) python $$script"; \
-		$(RUN) python "$$script" || exit 1; \
-	done
+	$(RUN) python bench/run_all.py $(BENCH_ARGS)
 
 build: $(UV)
 	$(UV) build --all-packages --out-dir dist

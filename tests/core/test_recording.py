@@ -92,7 +92,7 @@ def test_the_test_kit_api_is_pinned() -> None:
     assert set(reserver.core.testing.__all__) == {
         "ClockContract", "FailingStorage", "FixedClock", "NotifierContract",
         "PasswordHasherContract", "RecordingNotifier", "RecordingSink", "StorageContract",
-        "InProcessStorageContract", "booking_machine",
+        "InProcessStorageContract", "IdentityStorageContract", "booking_machine",
         "WebhookSinkContract", "at", "make_blackout", "make_group", "make_history_entry",
         "make_outbox_message", "make_reservation", "make_resource", "make_series", "span",
         "store",

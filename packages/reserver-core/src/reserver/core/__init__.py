@@ -18,14 +18,18 @@ from reserver.core.commands import (
 from reserver.core.errors import (
     AdapterError,
     Alternative,
+    AuthenticationError,
     ConfigurationError,
     ConflictError,
     DeliveryError,
     NotFoundError,
+    OAuthError,
+    OAuthErrorCode,
     PermissionDeniedError,
     ReserverError,
     Rule,
     StorageError,
+    TooManyAttemptsError,
     ValidationError,
     Violation,
 )
@@ -42,17 +46,18 @@ from reserver.core.models import (
     ResourceStatus,
     Series,
 )
-from reserver.core.principals import Principal, Role
+from reserver.core.principals import Permission, Principal, Role
 from reserver.core.queries import Page, PageRequest, ReservationQuery, ResourceQuery
 from reserver.core.recurrence import Frequency, NthWeekday, RecurrenceRule
 from reserver.core.schedules import Blackout, OpeningInterval, Scope, WeeklyHours
-from reserver.core.settings import CoreSettings
+from reserver.core.settings import CoreSettings, IdentitySettings
 from reserver.core.spans import TimeSpan
 
 __all__ = [
     "AdapterError",
     "Alternative",
     "Attributes",
+    "AuthenticationError",
     "Blackout",
     "BookingPolicy",
     "ConfigurationError",
@@ -63,13 +68,17 @@ __all__ = [
     "Group",
     "GroupDraft",
     "HistoryEntry",
+    "IdentitySettings",
     "MultiReservationRequest",
     "NotFoundError",
     "NthWeekday",
+    "OAuthError",
+    "OAuthErrorCode",
     "OccurrenceScope",
     "OpeningInterval",
     "Page",
     "PageRequest",
+    "Permission",
     "PermissionDeniedError",
     "Principal",
     "Quota",
@@ -94,6 +103,7 @@ __all__ = [
     "SeriesRequest",
     "StorageError",
     "TimeSpan",
+    "TooManyAttemptsError",
     "ValidationError",
     "Violation",
     "WeeklyHours",

@@ -7,6 +7,9 @@ Every edge maps them in exactly one place (``reserver.flask.problems``, ``reserv
     ├── NotFoundError(ReserverError, LookupError)     → 404 · exit 1
     ├── ConflictError                                 → 409 · exit 1
     ├── PermissionDeniedError                         → 403 · exit 1
+    ├── AuthenticationError                           → 401 · exit 1
+    ├── TooManyAttemptsError (``retry_after``)        → 429 + Retry-After · exit 1
+    ├── OAuthError (``code``: RFC 6749 error)         → 400 (401 for invalid_client) · exit 1
     ├── ConfigurationError                            → fails at startup
     └── AdapterError → StorageError, DeliveryError    → 503, logged · exit 1
 """
@@ -14,6 +17,7 @@ Every edge maps them in exactly one place (``reserver.flask.problems``, ``reserv
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import timedelta
 from enum import StrEnum
 
 import attrs
@@ -50,6 +54,43 @@ class NotFoundError(ReserverError, LookupError):
 
 class PermissionDeniedError(ReserverError):
     """The acting principal may see the object but not do this to it."""
+
+
+class AuthenticationError(ReserverError):
+    """The credentials are missing, wrong, expired or revoked; the message never says which."""
+
+
+class TooManyAttemptsError(ReserverError):
+    """Too many failed attempts from here or at this account; try again after ``retry_after``."""
+
+    def __init__(self, message: str, *, retry_after: timedelta) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+    @property
+    def retry_after_seconds(self) -> int:
+        """Whole seconds to wait, rounded up (the HTTP ``Retry-After`` header)."""
+        seconds = self.retry_after.total_seconds()
+        return max(1, int(seconds) + (0 if seconds.is_integer() else 1))
+
+
+class OAuthErrorCode(StrEnum):
+    """The error codes of RFC 6749 section 5.2 that the token endpoint answers with."""
+
+    INVALID_REQUEST = "invalid_request"
+    INVALID_CLIENT = "invalid_client"
+    INVALID_GRANT = "invalid_grant"
+    UNAUTHORIZED_CLIENT = "unauthorized_client"
+    UNSUPPORTED_GRANT_TYPE = "unsupported_grant_type"
+    INVALID_SCOPE = "invalid_scope"
+
+
+class OAuthError(ReserverError):
+    """An OAuth 2 request was refused; ``code`` is the RFC 6749 error to answer with."""
+
+    def __init__(self, code: OAuthErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class Rule(StrEnum):

@@ -120,6 +120,215 @@ class SeriesCreated(DomainEvent):
     skipped: tuple[str, ...] = ()
 
 
+@attrs.frozen(kw_only=True)
+class SetupCompleted(DomainEvent):
+    """First-run setup created (or promoted) the first administrator."""
+
+    topic: ClassVar[str] = "identity.setup_completed"
+    user_id: UserId
+    username: str
+
+
+@attrs.frozen(kw_only=True)
+class SetupReopened(DomainEvent):
+    """Setup was reopened with the configured token, so it may run once more."""
+
+    topic: ClassVar[str] = "identity.setup_reopened"
+    client: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class UserRegistered(DomainEvent):
+    """An account was created (by registration, invitation, setup or an administrator)."""
+
+    topic: ClassVar[str] = "identity.user_registered"
+    user_id: UserId
+    username: str
+    via: str
+
+
+@attrs.frozen(kw_only=True)
+class UserUpdated(DomainEvent):
+    """A user's profile changed; ``fields`` names what changed."""
+
+    topic: ClassVar[str] = "identity.user_updated"
+    user_id: UserId
+    fields: tuple[str, ...]
+
+
+@attrs.frozen(kw_only=True)
+class LoginSucceeded(DomainEvent):
+    """A user logged in (password, plus a second factor where enabled)."""
+
+    topic: ClassVar[str] = "identity.login_succeeded"
+    user_id: UserId
+    session_id: str
+    client: str | None = None
+    mfa: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class LoginFailed(DomainEvent):
+    """A log-in or second-factor attempt failed; ``reason`` says why (never the secret)."""
+
+    topic: ClassVar[str] = "identity.login_failed"
+    username: str
+    reason: str
+    client: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class LoginThrottled(DomainEvent):
+    """An attempt was refused because of backoff (the lockout of this system: it ends)."""
+
+    topic: ClassVar[str] = "identity.login_throttled"
+    username: str
+    retry_after_seconds: int
+    client: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class SessionRevoked(DomainEvent):
+    """Sessions ended: logout, password change, or a reused refresh token (``reason``)."""
+
+    topic: ClassVar[str] = "identity.session_revoked"
+    user_id: UserId
+    reason: str
+    session_id: str | None = None
+    count: int = 1
+
+
+@attrs.frozen(kw_only=True)
+class PasswordChanged(DomainEvent):
+    """A password was changed by its user, or reset by an administrator (``by_admin``)."""
+
+    topic: ClassVar[str] = "identity.password_changed"
+    user_id: UserId
+    by_admin: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class MfaChanged(DomainEvent):
+    """Two-factor state changed: ``enrolled``, ``enabled``, ``disabled``, ``codes_regenerated``."""
+
+    topic: ClassVar[str] = "identity.mfa_changed"
+    user_id: UserId
+    change: str
+
+
+@attrs.frozen(kw_only=True)
+class BackupCodeUsed(DomainEvent):
+    """A backup code was spent; ``remaining`` are left."""
+
+    topic: ClassVar[str] = "identity.backup_code_used"
+    user_id: UserId
+    remaining: int
+
+
+@attrs.frozen(kw_only=True)
+class RolesChanged(DomainEvent):
+    """A user's built-in and custom roles were set."""
+
+    topic: ClassVar[str] = "identity.roles_changed"
+    user_id: UserId
+    roles: tuple[str, ...]
+    custom_roles: tuple[str, ...]
+
+
+@attrs.frozen(kw_only=True)
+class CustomRoleChanged(DomainEvent):
+    """A custom role was created, changed or deleted (``deleted``)."""
+
+    topic: ClassVar[str] = "identity.custom_role_changed"
+    name: str
+    permissions: tuple[str, ...]
+    deleted: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class GrantChanged(DomainEvent):
+    """A per-resource grant was given or taken back (``revoked``)."""
+
+    topic: ClassVar[str] = "identity.grant_changed"
+    resource_id: ResourceId
+    subject: str
+    action: str
+    revoked: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class ApiKeyChanged(DomainEvent):
+    """An API key was issued or revoked (``revoked``)."""
+
+    topic: ClassVar[str] = "identity.api_key_changed"
+    user_id: UserId
+    key_id: str
+    name: str
+    scopes: tuple[str, ...]
+    revoked: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class OAuthClientChanged(DomainEvent):
+    """An OAuth client was registered or deleted (``deleted``)."""
+
+    topic: ClassVar[str] = "identity.oauth_client_changed"
+    client_id: str
+    owner: UserId
+    deleted: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class OAuthTokenIssued(DomainEvent):
+    """An OAuth access token was issued to a client for a user."""
+
+    topic: ClassVar[str] = "identity.oauth_token_issued"
+    client_id: str
+    user_id: UserId
+    grant_type: str
+    scopes: tuple[str, ...]
+
+
+@attrs.frozen(kw_only=True)
+class OAuthTokenRevoked(DomainEvent):
+    """An OAuth token was revoked by its client."""
+
+    topic: ClassVar[str] = "identity.oauth_token_revoked"
+    client_id: str
+    user_id: UserId
+
+
+@attrs.frozen(kw_only=True)
+class InviteCreated(DomainEvent):
+    """An administrator created a registration invite."""
+
+    topic: ClassVar[str] = "identity.invite_created"
+    email: str | None = None
+
+
+IDENTITY_EVENT_TYPES: tuple[type[DomainEvent], ...] = (
+    SetupCompleted,
+    SetupReopened,
+    UserRegistered,
+    UserUpdated,
+    LoginSucceeded,
+    LoginFailed,
+    LoginThrottled,
+    SessionRevoked,
+    PasswordChanged,
+    MfaChanged,
+    BackupCodeUsed,
+    RolesChanged,
+    CustomRoleChanged,
+    GrantChanged,
+    ApiKeyChanged,
+    OAuthClientChanged,
+    OAuthTokenIssued,
+    OAuthTokenRevoked,
+    InviteCreated,
+)
+
+
 EVENT_TYPES: tuple[type[DomainEvent], ...] = (
     ResourceCreated,
     ResourceUpdated,
@@ -133,6 +342,7 @@ EVENT_TYPES: tuple[type[DomainEvent], ...] = (
     ReservationUpdated,
     ReservationCancelled,
     SeriesCreated,
+    *IDENTITY_EVENT_TYPES,
 )
 EVENTS_BY_TOPIC: dict[str, type[DomainEvent]] = {cls.topic: cls for cls in EVENT_TYPES}
 

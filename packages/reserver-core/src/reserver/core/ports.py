@@ -16,6 +16,21 @@ from typing import Protocol
 import attrs
 
 from reserver.core.events import OutboxMessage
+from reserver.core.identity.models import (
+    Action,
+    ApiKey,
+    AuthorizationCode,
+    ClientId,
+    CustomRole,
+    Grant,
+    Invite,
+    OAuthClient,
+    OAuthToken,
+    RefreshToken,
+    SessionId,
+    User,
+    UserQuery,
+)
 from reserver.core.ids import (
     BlackoutId,
     EventId,
@@ -119,9 +134,14 @@ class HistoryRepository(Protocol):
 
 
 class HoursRepository(Protocol):
-    """Business hours per scope; ``get`` returns ``None`` where a scope has none of its own."""
+    """Business hours per scope; ``get`` returns ``None`` where a scope has none of its own.
+
+    ``nearest`` returns the hours of the first of ``scopes`` (in the order given) that has any,
+    in one round trip, or ``None``.
+    """
 
     def get(self, scope: Scope) -> WeeklyHours | None: ...
+    def nearest(self, scopes: Sequence[Scope]) -> WeeklyHours | None: ...
     def put(self, scope: Scope, hours: WeeklyHours) -> None: ...
     def delete(self, scope: Scope) -> None: ...
     def all(self) -> Mapping[Scope, WeeklyHours]: ...
@@ -150,6 +170,211 @@ class OutboxRepository(Protocol):
     def get(self, message_id: EventId) -> OutboxMessage: ...
 
 
+class UserRepository(Protocol):
+    """User accounts inside one unit of work.
+
+    - ``add`` raises ``ConflictError`` when the id, the username (case-insensitively) or the
+      e-mail (case-insensitively) is taken; the check and the write are atomic.
+    - ``get``, ``get_by_username`` and ``get_by_email`` raise ``NotFoundError``; the last two
+      match case-insensitively (usernames are stored lower-cased).
+    - ``update`` raises ``ConflictError`` when the stored version is not ``expected_version``
+      (or the new e-mail is another user's); the stored copy gets the caller's version.
+    - ``find`` filters (``text`` a case-insensitive literal substring of username, display
+      name or e-mail; ``role``/``custom_role`` membership; ``active``), sorts by username and
+      paginates on the storage's side; ``count`` counts every user.
+    """
+
+    def add(self, user: User) -> None: ...
+    def get(self, user_id: UserId) -> User: ...
+    def get_by_username(self, username: str) -> User: ...
+    def get_by_email(self, email: str) -> User: ...
+    def update(self, user: User, *, expected_version: int) -> None: ...
+    def find(self, query: UserQuery, page: PageRequest) -> Page[User]: ...
+    def count(self) -> int: ...
+
+
+class SessionRepository(Protocol):
+    """Login sessions as families of refresh tokens, each stored as its SHA-256 hex digest.
+
+    - ``add`` raises ``ConflictError`` for a hash already stored.
+    - ``get_by_hash`` raises ``NotFoundError``.
+    - ``use`` rotates a token: it sets ``used_at`` on a token neither used nor revoked and
+      returns ``True``, or returns ``False`` (used, revoked or unknown); atomic, so of two
+      concurrent uses of one token exactly one gets ``True``.
+    - ``revoke_family`` sets ``revoked_at`` on every token of the family not yet revoked;
+      ``revoke_user`` does so for every family of the user but ``keep_family`` and returns how
+      many families it revoked (those with a token not yet revoked).
+    - ``is_revoked`` is true for a family that is revoked or unknown (a dead session).
+    """
+
+    def add(self, token: RefreshToken) -> None: ...
+    def get_by_hash(self, token_hash: str) -> RefreshToken: ...
+    def use(self, token_hash: str, at: datetime) -> bool: ...
+    def revoke_family(self, family_id: SessionId, at: datetime) -> None: ...
+    def revoke_user(
+        self, user_id: UserId, at: datetime, *, keep_family: SessionId | None = None
+    ) -> int: ...
+    def is_revoked(self, family_id: SessionId) -> bool: ...
+
+
+class BackupCodeRepository(Protocol):
+    """MFA backup codes, stored as SHA-256 hex digests.
+
+    - ``replace`` drops every code of the user and stores ``hashes`` as unused.
+    - ``use`` marks an unused code used and returns ``True``, or returns ``False`` (unknown or
+      used): atomic, so of two concurrent uses of one code exactly one gets ``True``.
+    - ``remaining`` counts the user's unused codes.
+    """
+
+    def replace(self, user_id: UserId, hashes: Collection[str]) -> None: ...
+    def use(self, user_id: UserId, code_hash: str, at: datetime) -> bool: ...
+    def remaining(self, user_id: UserId) -> int: ...
+
+
+class ApiKeyRepository(Protocol):
+    """API keys; ``get`` and ``get_by_prefix`` raise ``NotFoundError``, prefixes are unique.
+
+    ``add`` raises ``ConflictError`` for a taken id or prefix; ``for_user`` lists a user's
+    keys (revoked ones too) oldest first; ``update`` stores ``last_used_at``/``revoked_at``.
+    """
+
+    def add(self, key: ApiKey) -> None: ...
+    def get(self, key_id: str) -> ApiKey: ...
+    def get_by_prefix(self, prefix: str) -> ApiKey: ...
+    def for_user(self, user_id: UserId) -> Sequence[ApiKey]: ...
+    def update(self, key: ApiKey) -> None: ...
+
+
+class OAuthClientRepository(Protocol):
+    """OAuth clients; ``get`` and ``delete`` raise ``NotFoundError``, lists are oldest first."""
+
+    def add(self, client: OAuthClient) -> None: ...
+    def get(self, client_id: ClientId) -> OAuthClient: ...
+    def all(self) -> Sequence[OAuthClient]: ...
+    def for_owner(self, owner: UserId) -> Sequence[OAuthClient]: ...
+    def delete(self, client_id: ClientId) -> None: ...
+
+
+class AuthorizationCodeRepository(Protocol):
+    """Authorization codes, stored as SHA-256 hex digests.
+
+    ``take`` marks an unused code used and returns it, atomically: of two concurrent takes of
+    one code exactly one succeeds; a used or unknown code raises ``NotFoundError``.
+    """
+
+    def add(self, code: AuthorizationCode) -> None: ...
+    def take(self, code_hash: str, at: datetime) -> AuthorizationCode: ...
+
+
+class OAuthTokenRepository(Protocol):
+    """OAuth access tokens, stored as SHA-256 hex digests.
+
+    ``get_by_hash`` raises ``NotFoundError``; ``revoke`` sets ``revoked_at`` (a no-op for an
+    unknown or revoked token); ``revoke_client`` revokes every live token of a client and
+    returns how many.
+    """
+
+    def add(self, token: OAuthToken) -> None: ...
+    def get_by_hash(self, token_hash: str) -> OAuthToken: ...
+    def revoke(self, token_hash: str, at: datetime) -> None: ...
+    def revoke_client(self, client_id: ClientId, at: datetime) -> int: ...
+
+
+class RoleRepository(Protocol):
+    """Custom roles by name (case-sensitive, as given); ``get``/``delete`` raise ``NotFoundError``.
+
+    ``add`` raises ``ConflictError`` for a taken name; ``update`` replaces a role's
+    permissions and description; ``all`` lists by name.
+    """
+
+    def add(self, role: CustomRole) -> None: ...
+    def get(self, name: str) -> CustomRole: ...
+    def update(self, role: CustomRole) -> None: ...
+    def all(self) -> Sequence[CustomRole]: ...
+    def delete(self, name: str) -> None: ...
+
+
+class GrantRepository(Protocol):
+    """Per-resource grants; one row per (resource, subject, action).
+
+    - ``add`` raises ``ConflictError`` when the same grant exists; ``delete`` raises
+      ``NotFoundError`` when it does not (``created_at`` is ignored when matching).
+    - ``for_resource`` lists a resource's grants, ``for_subjects`` those naming any of the
+      subjects; both sorted by (resource, action, subject).
+    - ``restricted`` returns the ids of the resources having at least one grant of ``action``.
+    """
+
+    def add(self, grant: Grant) -> None: ...
+    def delete(self, grant: Grant) -> None: ...
+    def for_resource(self, resource_id: ResourceId) -> Sequence[Grant]: ...
+    def for_subjects(self, subjects: Collection[str]) -> Sequence[Grant]: ...
+    def restricted(self, action: Action) -> frozenset[ResourceId]: ...
+
+
+class ThrottleRepository(Protocol):
+    """Failed attempts per key (an account, a client address, or both), for backoff.
+
+    ``record`` stores one failure at ``at``; ``failures_since`` returns the key's failures at
+    or after ``since``, oldest first; ``clear`` forgets a key; ``prune`` drops failures older
+    than ``before`` everywhere and returns how many.
+    """
+
+    def record(self, key: str, at: datetime) -> None: ...
+    def failures_since(self, key: str, since: datetime) -> Sequence[datetime]: ...
+    def clear(self, key: str) -> None: ...
+    def prune(self, before: datetime) -> int: ...
+
+
+class InviteRepository(Protocol):
+    """Registration invites, stored as SHA-256 hex digests of their codes.
+
+    ``take`` marks an unused invite used and returns it, atomically (single use); a used or
+    unknown code raises ``NotFoundError``.
+    """
+
+    def add(self, invite: Invite) -> None: ...
+    def take(self, code_hash: str, at: datetime) -> Invite: ...
+
+
+class SettingRepository(Protocol):
+    """System settings as text by key (``setup_complete``, ...); ``get`` gives ``None`` if unset."""
+
+    def get(self, key: str) -> str | None: ...
+    def put(self, key: str, value: str) -> None: ...
+
+
+class IdentityRepositories(Protocol):
+    """The identity side of one unit of work: accounts, sessions and access control.
+
+    Executable form: ``reserver.core.testing.identity_storage.IdentityStorageContract``.
+    """
+
+    @property
+    def users(self) -> UserRepository: ...
+    @property
+    def sessions(self) -> SessionRepository: ...
+    @property
+    def mfa(self) -> BackupCodeRepository: ...
+    @property
+    def api_keys(self) -> ApiKeyRepository: ...
+    @property
+    def clients(self) -> OAuthClientRepository: ...
+    @property
+    def codes(self) -> AuthorizationCodeRepository: ...
+    @property
+    def oauth_tokens(self) -> OAuthTokenRepository: ...
+    @property
+    def roles(self) -> RoleRepository: ...
+    @property
+    def grants(self) -> GrantRepository: ...
+    @property
+    def throttle(self) -> ThrottleRepository: ...
+    @property
+    def invites(self) -> InviteRepository: ...
+    @property
+    def settings(self) -> SettingRepository: ...
+
+
 class Transaction(Protocol):
     """One unit of work: everything done through it commits together or not at all.
 
@@ -173,6 +398,8 @@ class Transaction(Protocol):
     def blackouts(self) -> BlackoutRepository: ...
     @property
     def outbox(self) -> OutboxRepository: ...
+    @property
+    def identity(self) -> IdentityRepositories: ...
 
     def lock(self, key: str) -> None: ...
 

@@ -17,7 +17,7 @@ from reserver.core.errors import ConflictError, PermissionDeniedError, Rule, Vio
 from reserver.core.ids import ReservationId, ResourceId, UserId
 from reserver.core.models import ZERO, ResourceStatus
 from reserver.core.ports import Transaction
-from reserver.core.principals import Principal
+from reserver.core.principals import Permission, Principal
 from reserver.core.services.resolution import ALWAYS_OPEN, ResourceRules
 from reserver.core.spans import TimeSpan, local_midnight
 
@@ -252,13 +252,13 @@ def refuse_any(results: Sequence[Sequence[Violation]], what: str) -> None:
 
 
 def booking_holder(principal: Principal, holder: UserId | None) -> UserId:
-    """Who will hold a booking ``principal`` makes; only admins book on someone's behalf."""
+    """Who will hold a booking ``principal`` makes; booking for others needs its own right."""
     if not principal.may_book:
-        raise PermissionDeniedError("guests may look but not book")
+        raise PermissionDeniedError("you may look but not book (needs the 'book' right)")
     if holder is None or holder == principal.id:
         return principal.id
-    if not principal.is_admin:
-        raise PermissionDeniedError("only administrators may book on behalf of someone else")
+    if not principal.has(Permission.BOOK_FOR_OTHERS):
+        raise PermissionDeniedError("you may not book on behalf of someone else")
     return holder
 
 

@@ -9,11 +9,12 @@ from datetime import date, datetime, timedelta
 import attrs
 
 from reserver.core import availability as calc
-from reserver.core.errors import Alternative, ValidationError
+from reserver.core.errors import Alternative, NotFoundError, PermissionDeniedError, ValidationError
+from reserver.core.identity.access import hidden_resources, require_bookable, require_visible
 from reserver.core.ids import ResourceId
 from reserver.core.models import Resource, ResourceStatus
 from reserver.core.ports import Transaction
-from reserver.core.principals import Principal
+from reserver.core.principals import Permission, Principal
 from reserver.core.queries import PageRequest, ResourceQuery
 from reserver.core.rules import Candidate, policy_violations
 from reserver.core.services.context import ServiceContext
@@ -62,6 +63,7 @@ class AvailabilityService:
         _check_duration(duration)
         with self._ctx.storage.transaction(readonly=True) as tx:
             rules = load_rules(tx, tx.resources.get(resource_id), self._ctx.settings)
+            require_visible(tx, principal, resource_id)
             if window is None:
                 if day is None:
                     raise ValidationError.for_field("day", "give a day or a window")
@@ -88,6 +90,7 @@ class AvailabilityService:
         window = TimeSpan(start, start + timedelta(days=days))
         with self._ctx.storage.transaction(readonly=True) as tx:
             rules = load_rules(tx, tx.resources.get(resource_id), self._ctx.settings)
+            require_visible(tx, principal, resource_id)
             busy = self.busy_blocks(tx, [resource_id], window, rules)
             found = self.bookable(rules, window, busy.get(resource_id, []), duration, limit=1)
             return found[0] if found else None
@@ -99,6 +102,7 @@ class AvailabilityService:
         _check_window(window)
         with self._ctx.storage.transaction(readonly=True) as tx:
             tx.resources.get(resource_id)
+            require_visible(tx, principal, resource_id)
             return [r.span for r in tx.reservations.blocking_overlaps([resource_id], window)]
 
     def find(
@@ -128,7 +132,7 @@ class AvailabilityService:
         assert search is not None
         _check_window(search)
         with self._ctx.storage.transaction(readonly=True) as tx:
-            resources = _all_matching(tx, query)
+            resources = _visible(tx, principal, _all_matching(tx, query))
             return self.find_in(
                 tx, resources, span=span, duration=duration, window=search, limit=limit
             )
@@ -233,6 +237,13 @@ def _all_matching(tx: Transaction, query: ResourceQuery) -> list[Resource]:
     return resources
 
 
+def _visible(tx: Transaction, principal: Principal, resources: list[Resource]) -> list[Resource]:
+    if not principal.has(Permission.VIEW):
+        return []
+    hidden = hidden_resources(tx, principal)
+    return [r for r in resources if r.id not in hidden] if hidden else resources
+
+
 class AlternativeFinder:
     """Suggests what would have worked when a booking is refused."""
 
@@ -240,8 +251,13 @@ class AlternativeFinder:
         self._ctx = ctx
         self._availability = availability
 
-    def for_refusal(self, resource_ids: Sequence[ResourceId], span: TimeSpan) -> list[Alternative]:
-        """The next free slots of the same length on the same resources, then similar resources."""
+    def for_refusal(
+        self, resource_ids: Sequence[ResourceId], span: TimeSpan, principal: Principal
+    ) -> list[Alternative]:
+        """The next free slots of the same length on the same resources, then similar resources.
+
+        Only resources the principal may book are suggested.
+        """
         wanted = self._ctx.settings.alternatives
         if wanted <= 0:
             return []
@@ -271,7 +287,11 @@ class AlternativeFinder:
                 kind=resource.kind,
                 group_ids=None if resource.group_id is None else frozenset({resource.group_id}),
             )
-            others = [r for r in _all_matching(tx, similar) if r.id != resource.id]
+            others = [
+                r
+                for r in _visible(tx, principal, _all_matching(tx, similar))
+                if r.id != resource.id and _bookable(tx, principal, r.id)
+            ]
             for hit in self._availability.find_in(
                 tx, others, span=span, duration=None, window=span, limit=wanted
             ):
@@ -281,3 +301,11 @@ class AlternativeFinder:
                     )
                 )
             return found
+
+
+def _bookable(tx: Transaction, principal: Principal, resource_id: ResourceId) -> bool:
+    try:
+        require_bookable(tx, principal, resource_id)
+    except (NotFoundError, PermissionDeniedError):
+        return False
+    return True

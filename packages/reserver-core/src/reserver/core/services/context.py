@@ -13,7 +13,7 @@ from reserver.core.errors import PermissionDeniedError
 from reserver.core.events import DomainEvent, OutboxMessage
 from reserver.core.ids import EventId, UserId, new_id
 from reserver.core.ports import Clock, Storage, Transaction
-from reserver.core.principals import Principal
+from reserver.core.principals import Permission, Principal
 from reserver.core.settings import CoreSettings
 
 E = TypeVar("E", bound=DomainEvent)
@@ -41,7 +41,7 @@ class ServiceContext:
         return event
 
 
-def require_admin(principal: Principal, action: str) -> None:
-    """Refuse ``action`` unless ``principal`` is an administrator."""
-    if not principal.is_admin:
-        raise PermissionDeniedError(f"only administrators may {action}")
+def require(principal: Principal, permission: Permission, action: str) -> None:
+    """Refuse ``action`` with ``PermissionDeniedError`` unless ``principal`` has ``permission``."""
+    if not principal.has(permission):
+        raise PermissionDeniedError(f"you may not {action} (needs the {permission.value!r} right)")

@@ -11,9 +11,9 @@ from reserver.core.errors import ConflictError, ValidationError
 from reserver.core.events import GroupChanged, GroupDeleted
 from reserver.core.ids import GroupId, new_id
 from reserver.core.models import BookingPolicy, Group
-from reserver.core.principals import Principal
+from reserver.core.principals import Permission, Principal
 from reserver.core.queries import PageRequest, ResourceQuery
-from reserver.core.services.context import ServiceContext, require_admin
+from reserver.core.services.context import ServiceContext, require
 from reserver.core.spans import zone
 
 MAX_DEPTH = 16
@@ -27,7 +27,7 @@ class GroupService:
 
     def create(self, principal: Principal, draft: GroupDraft) -> Group:
         """Add a group, at the root or below ``draft.parent_id``."""
-        require_admin(principal, "create groups")
+        require(principal, Permission.MANAGE_RESOURCES, "create groups")
         if draft.timezone is not None:
             zone(draft.timezone)
         with self._ctx.storage.transaction() as tx:
@@ -78,7 +78,7 @@ class GroupService:
         clear_policy: bool = False,
     ) -> Group:
         """Rename a group or set its kind, default time zone or booking policy."""
-        require_admin(principal, "change groups")
+        require(principal, Permission.MANAGE_RESOURCES, "change groups")
         if timezone is not None:
             zone(timezone)
         with self._ctx.storage.transaction() as tx:
@@ -96,7 +96,7 @@ class GroupService:
 
     def move(self, principal: Principal, group_id: GroupId, new_parent: GroupId | None) -> Group:
         """Move a group (and its subtree) below ``new_parent``; refuses cycles."""
-        require_admin(principal, "move groups")
+        require(principal, Permission.MANAGE_RESOURCES, "move groups")
         with self._ctx.storage.transaction() as tx:
             group = tx.groups.get(group_id)
             subtree = tx.groups.subtree(group_id)
@@ -123,7 +123,7 @@ class GroupService:
 
     def delete(self, principal: Principal, group_id: GroupId) -> None:
         """Remove an empty group (no child groups, no resources, retired ones included)."""
-        require_admin(principal, "delete groups")
+        require(principal, Permission.MANAGE_RESOURCES, "delete groups")
         with self._ctx.storage.transaction() as tx:
             if len(tx.groups.subtree(group_id)) > 1:
                 raise ConflictError(f"group {group_id!r} still has groups below it")

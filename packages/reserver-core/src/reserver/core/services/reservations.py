@@ -10,8 +10,16 @@ import attrs
 
 from reserver.core import rules as pipeline
 from reserver.core.commands import MultiReservationRequest, ReservationEdit, ReservationRequest
-from reserver.core.errors import ConflictError, NotFoundError, Rule, ValidationError, Violation
+from reserver.core.errors import (
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+    Rule,
+    ValidationError,
+    Violation,
+)
 from reserver.core.events import ReservationCancelled, ReservationCreated, ReservationUpdated
+from reserver.core.identity.access import may_approve, require_bookable
 from reserver.core.ids import BookingId, ReservationId, ResourceId, UserId, new_id
 from reserver.core.models import (
     Change,
@@ -21,7 +29,7 @@ from reserver.core.models import (
     ReservationStatus,
 )
 from reserver.core.ports import Transaction
-from reserver.core.principals import Principal
+from reserver.core.principals import Permission, Principal
 from reserver.core.queries import Page, PageRequest, ReservationQuery
 from reserver.core.rules import Candidate
 from reserver.core.services.availability import AlternativeFinder
@@ -95,6 +103,8 @@ class ReservationService:
 
         def work(tx: Transaction) -> Booking:
             now = self._ctx.now()
+            for rid in request.resource_ids:
+                require_bookable(tx, principal, rid)
             candidates = [
                 Candidate(load_rules(tx, tx.resources.get(rid), self._ctx.settings), span)
                 for rid in request.resource_ids
@@ -106,19 +116,23 @@ class ReservationService:
             )
             return Booking(booking_id or BookingId(made[0].id), made)
 
-        return self.run_booking(work, list(request.resource_ids), span)
+        return self.run_booking(work, list(request.resource_ids), span, principal)
 
     def run_booking(
-        self, work: Callable[[Transaction], T], resource_ids: Sequence[ResourceId], span: TimeSpan
+        self,
+        work: Callable[[Transaction], T],
+        resource_ids: Sequence[ResourceId],
+        span: TimeSpan,
+        principal: Principal,
     ) -> T:
-        """Run ``work`` in one unit of work; attach alternatives to a refusal."""
+        """Run ``work`` in one unit of work; attach alternatives (``principal`` may book)."""
         try:
             with self._ctx.storage.transaction() as tx:
                 return work(tx)
         except ConflictError as exc:
             if exc.alternatives:
                 raise
-            found = self._alternatives.for_refusal(resource_ids, span)
+            found = self._alternatives.for_refusal(resource_ids, span, principal)
             raise ConflictError(str(exc), violations=exc.violations, alternatives=found) from exc
 
     def _insert(
@@ -132,7 +146,9 @@ class ReservationService:
         **links: object,
     ) -> Reservation:
         now = self._ctx.now()
-        approval = candidate.rules.policy.requires_approval and not principal.is_admin
+        approval = candidate.rules.policy.requires_approval and not may_approve(
+            tx, principal, candidate.resource_id
+        )
         reservation = Reservation(
             id=ReservationId(new_id()),
             resource_id=candidate.resource_id,
@@ -202,6 +218,17 @@ class ReservationService:
             raise NotFoundError(f"reservation {reservation_id!r} does not exist")
         return reservation
 
+    @staticmethod
+    def require_change(principal: Principal, what: str) -> None:
+        """Refuse (``PermissionDeniedError``) a change by one who may see ``what`` only.
+
+        Callers have shown ``what`` to be visible: the principal's own, or any for managers.
+        """
+        if principal.has(Permission.MANAGE_RESERVATIONS):
+            return
+        if not principal.has(Permission.MANAGE_OWN):
+            raise PermissionDeniedError(f"you may not change {what} (needs the 'manage_own' right)")
+
     def cancel(
         self, principal: Principal, reservation_id: ReservationId, reason: str = ""
     ) -> Reservation:
@@ -216,14 +243,16 @@ class ReservationService:
         self, tx: Transaction, principal: Principal, reservation: Reservation, reason: str
     ) -> Reservation:
         """Cancel ``reservation`` inside ``tx`` (series and retirement reuse this)."""
+        self.require_change(principal, f"reservation {reservation.id!r}")
         now = self._ctx.now()
         if not reservation.is_blocking:
             raise ConflictError(
                 f"reservation {reservation.id!r} is {reservation.status.value}; nothing to cancel"
             )
-        deadline = reservation.span.end if principal.is_admin else reservation.span.start
+        manager = principal.has(Permission.MANAGE_RESERVATIONS)
+        deadline = reservation.span.end if manager else reservation.span.start
         if now >= deadline:
-            when = "ended" if principal.is_admin else "started"
+            when = "ended" if manager else "started"
             raise ConflictError(f"reservation {reservation.id!r} has already {when}")
         cancelled = attrs.evolve(
             reservation,
@@ -259,7 +288,7 @@ class ReservationService:
         with self._ctx.storage.transaction(readonly=True) as tx:
             current = self.visible(tx, principal, reservation_id)
         span = TimeSpan(edit.start or current.span.start, edit.end or current.span.end)
-        return self.run_booking(work, [current.resource_id], span)
+        return self.run_booking(work, [current.resource_id], span, principal)
 
     def edit_in(
         self,
@@ -272,6 +301,7 @@ class ReservationService:
         prechecked: bool = False,
     ) -> Reservation:
         """Apply ``edit`` to ``current`` inside ``tx``; ``prechecked`` moves skip the pipeline."""
+        self.require_change(principal, f"reservation {current.id!r}")
         if current.version != expected_version:
             raise ConflictError(
                 f"reservation {current.id!r} changed since version {expected_version}",
@@ -336,8 +366,8 @@ class ReservationService:
         query: ReservationQuery = ReservationQuery(),
         page: PageRequest = PageRequest(),
     ) -> Page[Reservation]:
-        """List reservations; anyone but an admin sees only those they hold."""
-        if not principal.is_admin:
+        """List reservations; anyone but a reservation manager sees only those they hold."""
+        if not principal.has(Permission.MANAGE_RESERVATIONS):
             if query.holder not in (None, principal.id):
                 return Page(())
             query = attrs.evolve(query, holder=principal.id)

@@ -108,12 +108,8 @@ def load_rules(tx: Transaction, resource: Resource, settings: CoreSettings) -> R
     """Load and resolve the rules of one resource inside ``tx``."""
     groups = _groups_on_path(tx, resource)
     scopes = scopes_of(resource, lineage_of(resource, groups))
-    hours: dict[Scope, WeeklyHours] = {}
-    for scope in scopes:
-        found = tx.hours.get(scope)
-        if found is not None:
-            hours[scope] = found
-            break
+    nearest = tx.hours.nearest(scopes)
+    hours = {} if nearest is None else {scopes[0]: nearest}
     return resolve(resource, groups, hours, tx.blackouts.for_scopes(scopes), settings, scopes)
 
 

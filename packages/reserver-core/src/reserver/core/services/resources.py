@@ -10,6 +10,7 @@ import attrs
 from reserver.core.commands import ResourceDraft, ResourcePatch
 from reserver.core.errors import ConflictError, ValidationError
 from reserver.core.events import ResourceCreated, ResourceRetired, ResourceUpdated
+from reserver.core.identity.access import hidden_resources, require_visible
 from reserver.core.ids import GroupId, ResourceId, new_id
 from reserver.core.models import (
     BLOCKING_STATUSES,
@@ -18,9 +19,16 @@ from reserver.core.models import (
     normalize_tags,
 )
 from reserver.core.ports import Transaction
-from reserver.core.principals import Principal
-from reserver.core.queries import Page, PageRequest, ReservationQuery, ResourceQuery
-from reserver.core.services.context import ServiceContext, require_admin
+from reserver.core.principals import Permission, Principal
+from reserver.core.queries import (
+    Page,
+    PageRequest,
+    ReservationQuery,
+    ResourceQuery,
+    encode_cursor,
+    resource_sort_key,
+)
+from reserver.core.services.context import ServiceContext, require
 from reserver.core.services.reservations import ReservationService
 from reserver.core.spans import TimeSpan, require_aware, zone
 
@@ -36,7 +44,7 @@ class ResourceService:
 
     def create(self, principal: Principal, draft: ResourceDraft) -> Resource:
         """Add a resource; its time zone defaults to its group's, then the system default."""
-        require_admin(principal, "create resources")
+        require(principal, Permission.MANAGE_RESOURCES, "create resources")
         with self._ctx.storage.transaction() as tx:
             timezone = draft.timezone or self._group_zone(tx, draft.group_id)
             zone(timezone)
@@ -67,9 +75,15 @@ class ResourceService:
         return self._ctx.settings.default_timezone
 
     def get(self, principal: Principal, resource_id: ResourceId) -> Resource:
-        """Return one resource (retired ones too: their history stays)."""
+        """Return one resource (retired ones too: their history stays).
+
+        Raises:
+            NotFoundError: no such resource, or one hidden from the principal by grants.
+        """
         with self._ctx.storage.transaction(readonly=True) as tx:
-            return tx.resources.get(resource_id)
+            resource = tx.resources.get(resource_id)
+            require_visible(tx, principal, resource_id)
+            return resource
 
     def list(
         self,
@@ -77,13 +91,21 @@ class ResourceService:
         query: ResourceQuery = ResourceQuery(),
         page: PageRequest = PageRequest(),
     ) -> Page[Resource]:
-        """List resources; ``query.group_ids`` selects whole subtrees."""
+        """List resources; ``query.group_ids`` selects whole subtrees.
+
+        Resources hidden from the principal by grants are left out, pages stay full.
+        """
+        if not principal.has(Permission.VIEW):
+            return Page(())
         with self._ctx.storage.transaction(readonly=True) as tx:
             if query.group_ids is not None:
                 subtree = {g.id for gid in query.group_ids for g in tx.groups.subtree(gid)}
                 query = attrs.evolve(query, group_ids=frozenset(subtree))
             query = attrs.evolve(query, tags_all=normalize_tags(query.tags_all))
-            return tx.resources.find(query, page)
+            hidden = hidden_resources(tx, principal)
+            if not hidden:
+                return tx.resources.find(query, page)
+            return _visible_page(tx, query, page, hidden)
 
     def update(
         self,
@@ -94,7 +116,7 @@ class ResourceService:
         expected_version: int,
     ) -> Resource:
         """Change a resource; ``expected_version`` guards against lost updates."""
-        require_admin(principal, "change resources")
+        require(principal, Permission.MANAGE_RESOURCES, "change resources")
         changes = patch.changes()
         with self._ctx.storage.transaction() as tx:
             current = tx.resources.get(resource_id)
@@ -120,7 +142,7 @@ class ResourceService:
         self, principal: Principal, resource_id: ResourceId, reason: str = "resource retired"
     ) -> Resource:
         """Stop a resource taking bookings for good; future bookings are cancelled, history kept."""
-        require_admin(principal, "retire resources")
+        require(principal, Permission.MANAGE_RESOURCES, "retire resources")
         with self._ctx.storage.transaction() as tx:
             current = tx.resources.get(resource_id)
             if current.is_retired:
@@ -157,7 +179,7 @@ class ResourceService:
 
     def rename_tag(self, principal: Principal, old: str, new: str) -> int:
         """Rename a tag on every resource; returns how many resources changed."""
-        require_admin(principal, "rename tags")
+        require(principal, Permission.MANAGE_RESOURCES, "rename tags")
         (old_tag,) = normalize_tags([old]) or (None,)
         (new_tag,) = normalize_tags([new]) or (None,)
         if old_tag is None or new_tag is None:
@@ -169,9 +191,27 @@ class ResourceService:
 
     def delete_tag(self, principal: Principal, tag: str) -> int:
         """Remove a tag from every resource; returns how many resources changed."""
-        require_admin(principal, "delete tags")
+        require(principal, Permission.MANAGE_RESOURCES, "delete tags")
         (name,) = normalize_tags([tag]) or (None,)
         if name is None:
             raise ValidationError.for_field("tag", "must not be empty")
         with self._ctx.storage.transaction() as tx:
             return tx.resources.replace_tag(name, None)
+
+
+def _visible_page(
+    tx: Transaction, query: ResourceQuery, page: PageRequest, hidden: frozenset[ResourceId]
+) -> Page[Resource]:
+    """A page of ``query`` without the ``hidden`` resources, refilled from the next pages."""
+    kept: list[Resource] = []
+    cursor = page.cursor
+    while len(kept) <= page.limit:
+        found = tx.resources.find(query, PageRequest(limit=page.limit, cursor=cursor))
+        kept.extend(r for r in found.items if r.id not in hidden)
+        cursor = found.next_cursor
+        if cursor is None:
+            break
+    if len(kept) <= page.limit:
+        return Page(tuple(kept))
+    last = kept[page.limit - 1]
+    return Page(tuple(kept[: page.limit]), encode_cursor(*resource_sort_key(last.name, last.id)))

@@ -7,11 +7,12 @@ from datetime import date
 
 from reserver.core.errors import ValidationError
 from reserver.core.events import BlackoutAdded, BlackoutRemoved, HoursChanged
-from reserver.core.ids import BlackoutId, new_id
+from reserver.core.identity.access import require_visible
+from reserver.core.ids import BlackoutId, ResourceId, new_id
 from reserver.core.ports import Transaction
-from reserver.core.principals import Principal
+from reserver.core.principals import Permission, Principal
 from reserver.core.schedules import Blackout, Scope, ScopeKind, WeeklyHours
-from reserver.core.services.context import ServiceContext, require_admin
+from reserver.core.services.context import ServiceContext, require
 from reserver.core.services.resolution import load_rules
 from reserver.core.spans import TimeSpan
 
@@ -31,7 +32,7 @@ class ScheduleService:
 
     def set_hours(self, principal: Principal, scope: Scope, hours: WeeklyHours) -> WeeklyHours:
         """Replace the business hours of ``scope`` (local wall times of each resource)."""
-        require_admin(principal, "set business hours")
+        require(principal, Permission.MANAGE_SCHEDULES, "set business hours")
         with self._ctx.storage.transaction() as tx:
             self._check_scope(tx, scope)
             tx.hours.put(scope, hours)
@@ -40,7 +41,7 @@ class ScheduleService:
 
     def clear_hours(self, principal: Principal, scope: Scope) -> None:
         """Drop the hours of ``scope``, so the next scope up applies again."""
-        require_admin(principal, "clear business hours")
+        require(principal, Permission.MANAGE_SCHEDULES, "clear business hours")
         with self._ctx.storage.transaction() as tx:
             self._check_scope(tx, scope)
             tx.hours.delete(scope)
@@ -50,12 +51,14 @@ class ScheduleService:
         """The hours set on ``scope`` itself, or ``None``."""
         with self._ctx.storage.transaction(readonly=True) as tx:
             self._check_scope(tx, scope)
+            _require_visible(tx, principal, scope)
             return tx.hours.get(scope)
 
     def effective_hours(self, principal: Principal, resource_id: str) -> WeeklyHours:
         """The hours that apply to a resource: its own, else its nearest group's, else global."""
         with self._ctx.storage.transaction(readonly=True) as tx:
             resource = tx.resources.get(resource_id)  # type: ignore[arg-type]
+            require_visible(tx, principal, resource.id)
             return load_rules(tx, resource, self._ctx.settings).hours
 
     def add_blackout(
@@ -70,7 +73,7 @@ class ScheduleService:
         span: TimeSpan | None = None,
     ) -> Blackout:
         """Black out whole local days (optionally every year) or an absolute span."""
-        require_admin(principal, "add blackouts")
+        require(principal, Permission.MANAGE_SCHEDULES, "add blackouts")
         if first_day is not None and last_day is None:
             last_day = first_day
         blackout = Blackout(
@@ -86,7 +89,7 @@ class ScheduleService:
 
     def remove_blackout(self, principal: Principal, blackout_id: BlackoutId) -> None:
         """Remove a blackout."""
-        require_admin(principal, "remove blackouts")
+        require(principal, Permission.MANAGE_SCHEDULES, "remove blackouts")
         with self._ctx.storage.transaction() as tx:
             blackout = tx.blackouts.get(blackout_id)
             tx.blackouts.delete(blackout_id)
@@ -96,4 +99,10 @@ class ScheduleService:
         """The blackouts set on ``scope`` itself."""
         with self._ctx.storage.transaction(readonly=True) as tx:
             self._check_scope(tx, scope)
+            _require_visible(tx, principal, scope)
             return tx.blackouts.for_scopes([scope])
+
+
+def _require_visible(tx: Transaction, principal: Principal, scope: Scope) -> None:
+    if scope.kind is ScopeKind.RESOURCE:
+        require_visible(tx, principal, ResourceId(str(scope.id)))

@@ -10,6 +10,7 @@ from reserver.core import rules as pipeline
 from reserver.core.commands import OccurrenceScope, ReservationEdit, SeriesEdit, SeriesRequest
 from reserver.core.errors import ConflictError, NotFoundError, ValidationError, Violation
 from reserver.core.events import SeriesCreated
+from reserver.core.identity.access import require_bookable
 from reserver.core.ids import SeriesId, new_id
 from reserver.core.models import BLOCKING_STATUSES, Reservation, Series
 from reserver.core.ports import Transaction
@@ -52,6 +53,7 @@ class SeriesService:
 
         def work(tx: Transaction) -> SeriesBooking:
             now = self._ctx.now()
+            require_bookable(tx, principal, request.resource_id)
             rules = load_rules(tx, tx.resources.get(request.resource_id), self._ctx.settings)
             occurrences = expand(request.rule, first.start, rules.tz, first.duration)
             candidates = [Candidate(rules, o.span, o.key) for o in occurrences]
@@ -84,7 +86,7 @@ class SeriesService:
             self._ctx.emit(tx, SeriesCreated, principal.id, series=series, skipped=skipped)
             return SeriesBooking(series, made, tuple(refused))
 
-        return self._reservations.run_booking(work, [request.resource_id], first)
+        return self._reservations.run_booking(work, [request.resource_id], first, principal)
 
     def get(self, principal: Principal, series_id: SeriesId) -> Series:
         """Return a series its holder, its booker or an admin may see."""
@@ -117,6 +119,7 @@ class SeriesService:
         check_text("reason", reason)
         with self._ctx.storage.transaction() as tx:
             self._visible(tx, principal, series_id)
+            ReservationService.require_change(principal, f"series {series_id!r}")
             targets = self._in_scope(tx, series_id, scope, occurrence_key)
             return [self._reservations.cancel_in(tx, principal, r, reason) for r in targets]
 
@@ -137,6 +140,7 @@ class SeriesService:
 
         def work(tx: Transaction) -> list[Reservation]:
             series = self._visible(tx, principal, series_id)
+            ReservationService.require_change(principal, f"series {series_id!r}")
             targets = self._in_scope(tx, series_id, scope, occurrence_key)
             rules = load_rules(tx, tx.resources.get(series.resource_id), self._ctx.settings)
             anchor = targets[0]
@@ -181,6 +185,7 @@ class SeriesService:
             work,
             [series.resource_id],
             TimeSpan.starting(series.first_start, edit.duration or series.duration),
+            principal,
         )
 
     def _in_scope(

@@ -20,6 +20,7 @@ from reserver.core.testing.builders import (
 )
 from reserver.core.testing.contracts import (
     ClockContract,
+    IdentityStorageContract,
     InProcessStorageContract,
     NotifierContract,
     PasswordHasherContract,
@@ -32,6 +33,7 @@ __all__ = [
     "ClockContract",
     "FailingStorage",
     "FixedClock",
+    "IdentityStorageContract",
     "InProcessStorageContract",
     "NotifierContract",
     "PasswordHasherContract",

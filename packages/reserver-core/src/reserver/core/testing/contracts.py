@@ -36,6 +36,8 @@ from reserver.core.ports import (
     WebhookDelivery,
     WebhookSink,
 )
+from reserver.core.testing.identity_access import IdentityAccessContract
+from reserver.core.testing.identity_records import IdentityRecordsContract
 from reserver.core.testing.storage_properties import StoragePropertiesContract
 from reserver.core.testing.storage_queries import StorageQueriesContract
 from reserver.core.testing.storage_records import StorageRecordsContract
@@ -45,7 +47,20 @@ from reserver.core.testing.storage_storms import ProcessStormsContract, StorageS
 SECRET = "correct horse battery staple"
 
 
+class IdentityStorageContract(IdentityRecordsContract, IdentityAccessContract):
+    """The identity repositories of ``Transaction.identity`` (``IdentityRepositories``).
+
+    Part of every storage contract; run it alone by subclassing it and overriding ``storage``.
+    """
+
+    @pytest.fixture
+    def storage(self) -> Storage:
+        """Return an empty storage that belongs to this test alone."""
+        raise NotImplementedError("override the storage fixture")
+
+
 class InProcessStorageContract(
+    IdentityStorageContract,
     StorageRecordsContract,
     StorageQueriesContract,
     StorageRulesContract,

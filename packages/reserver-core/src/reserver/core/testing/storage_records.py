@@ -307,6 +307,10 @@ class StorageRecordsContract:
             assert tx.hours.get(mine) == split
             assert tx.hours.get(Scope.group("no-such-group")) is None
             assert dict(tx.hours.all()) == {everywhere: office, mine: split}
+            assert tx.hours.nearest([mine, everywhere]) == split
+            assert tx.hours.nearest([Scope.group("no-such-group"), everywhere]) == office
+            assert tx.hours.nearest([Scope.group("no-such-group")]) is None
+            assert tx.hours.nearest([]) is None
         with storage.transaction() as tx:
             tx.hours.delete(mine)
         with storage.transaction(readonly=True) as tx:

@@ -17,6 +17,10 @@ class MemoryHoursRepository(MemoryRepository):
     def get(self, scope: Scope) -> WeeklyHours | None:
         return self._unit.reading().hours.get(scope)
 
+    def nearest(self, scopes: Sequence[Scope]) -> WeeklyHours | None:
+        hours = self._unit.reading().hours
+        return next((hours[s] for s in scopes if s in hours), None)
+
     def put(self, scope: Scope, hours: WeeklyHours) -> None:
         self._unit.put(self._unit.state.hours, scope, hours)
 

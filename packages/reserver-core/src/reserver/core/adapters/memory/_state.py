@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
+from reserver.core.adapters.memory._identity_state import IdentityState
 from reserver.core.errors import ConflictError, NotFoundError, Rule, StorageError, Violation
 from reserver.core.events import OutboxMessage
 from reserver.core.ids import (
@@ -93,6 +94,7 @@ class MemoryState:
     # Outbox messages of one instant go out in the order they were added; gaps are harmless.
     outbox_order: dict[EventId, int] = attrs.Factory(dict)
     next_outbox_order: Iterator[int] = attrs.Factory(itertools.count)
+    identity: IdentityState = attrs.Factory(IdentityState)
 
     def timeline(self, resource_id: ResourceId) -> Timeline:
         """The timeline of ``resource_id``, created empty on first use."""

@@ -7,6 +7,7 @@ from functools import partial
 from types import TracebackType
 from typing import TYPE_CHECKING, TypeVar
 
+from reserver.core.adapters.memory._access import MemoryIdentity
 from reserver.core.adapters.memory._catalogue import MemoryGroupRepository, MemoryResourceRepository
 from reserver.core.adapters.memory._reservations import (
     MemoryHistoryRepository,
@@ -41,6 +42,7 @@ class MemoryTransaction:
         "_groups",
         "_history",
         "_hours",
+        "_identity",
         "_open",
         "_outbox",
         "_readonly",
@@ -67,6 +69,7 @@ class MemoryTransaction:
         self._hours: MemoryHoursRepository | None = None
         self._blackouts: MemoryBlackoutRepository | None = None
         self._outbox: MemoryOutboxRepository | None = None
+        self._identity: MemoryIdentity | None = None
 
     @property
     def resources(self) -> MemoryResourceRepository:
@@ -131,6 +134,14 @@ class MemoryTransaction:
         if repository is None:
             repository = self._outbox = MemoryOutboxRepository(self)
         return repository
+
+    @property
+    def identity(self) -> MemoryIdentity:
+        """The identity repositories of this unit of work."""
+        found = self._identity
+        if found is None:
+            found = self._identity = MemoryIdentity(self)
+        return found
 
     def __enter__(self) -> MemoryTransaction:
         self._storage.acquire()

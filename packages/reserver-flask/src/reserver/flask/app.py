@@ -1,0 +1,44 @@
+"""The application factory: ``create_app(settings, services=...)``; there is no module-level app."""
+
+from __future__ import annotations
+
+from flask import Flask
+from reserver.flask import docs, metrics, problems, security
+from reserver.flask.api import MOUNTS
+from reserver.flask.limits import Limits
+from reserver.flask.services import EXTENSION, Services, build_services
+from reserver.flask.settings import Settings
+
+
+def create_app(settings: Settings | None = None, *, services: Services | None = None) -> Flask:
+    """Build the web app; tests pass ``services`` wired with in-memory adapters.
+
+    Args:
+        settings: what to serve and how; read from ``RESERVER_*`` variables when left out.
+        services: the ``Reserver`` and stores to serve; built from ``settings`` when left out.
+
+    Raises:
+        ConfigurationError: the settings cannot work (a weak secret in production, ...).
+    """
+    settings = settings or Settings.from_env()
+    app = Flask(__name__)
+    app.config.from_mapping(settings.flask_config())
+    app.url_map.strict_slashes = False
+    services = services or build_services(settings)
+    app.extensions[EXTENSION] = services
+    app.extensions[EXTENSION + ".settings"] = settings
+    metrics.install(app)
+    limits = Limits(app, settings)
+    for prefix, api in MOUNTS:
+        app.register_blueprint(api.blueprint, url_prefix=prefix or None)
+        for op in api.operations:
+            endpoint = f"{api.blueprint.name}.{op.name}"
+            if prefix == "":
+                limits.exempt(app, endpoint)
+            elif op.rate_limit is not None:
+                limits.strict(app, endpoint)
+    for endpoint in docs.register(app, services):
+        limits.exempt(app, endpoint)
+    security.install(app, settings)
+    problems.register(app)
+    return app

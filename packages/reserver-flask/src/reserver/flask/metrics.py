@@ -1,0 +1,100 @@
+"""Prometheus metrics of one app: requests by route template, latency, bookings, refusals.
+
+Routes are labelled by their template (``/api/v1/resources/<resource_id>``), never by the raw
+path, so the number of series stays bounded whatever clients send. Each app has its own
+registry; under several worker processes each process counts its own requests.
+"""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client import generate_latest as render_metrics
+
+from flask import Flask, Response, current_app, g, request
+from reserver.core.errors import ConflictError
+
+EXTENSION = "reserver.metrics"
+UNMATCHED = "<unmatched>"
+
+
+class Metrics:
+    """The collectors of one app."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "reserver_http_requests",
+            "HTTP requests answered, by method, route template and status.",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "reserver_http_request_duration_seconds",
+            "Time to answer an HTTP request, by method and route template.",
+            ["method", "route"],
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+        self.bookings = Counter(
+            "reserver_bookings",
+            "Reservations made through the API, by kind of booking.",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.conflicts = Counter(
+            "reserver_conflicts",
+            "Requests refused with 409, by broken rule (or 'state' for other conflicts).",
+            ["rule"],
+            registry=self.registry,
+        )
+
+
+def _current() -> Metrics | None:
+    found = current_app.extensions.get(EXTENSION)
+    return found if isinstance(found, Metrics) else None
+
+
+def booked(kind: str, count: int) -> None:
+    """Count ``count`` reservations made by one booking of ``kind``."""
+    metrics = _current()
+    if metrics is not None:
+        metrics.bookings.labels(kind).inc(count)
+
+
+def refused(error: ConflictError) -> None:
+    """Count a 409 refusal under each rule it names."""
+    metrics = _current()
+    if metrics is not None:
+        for rule in sorted(str(r) for r in error.rules) or ["state"]:
+            metrics.conflicts.labels(rule).inc()
+
+
+def _start() -> None:
+    g.reserver_started = time.perf_counter()
+
+
+def _finish(response: Response) -> Response:
+    metrics = _current()
+    started = g.get("reserver_started")
+    if metrics is None or started is None:
+        return response
+    route = request.url_rule.rule if request.url_rule is not None else UNMATCHED
+    metrics.requests.labels(request.method, route, str(response.status_code)).inc()
+    metrics.latency.labels(request.method, route).observe(time.perf_counter() - started)
+    return response
+
+
+def exposition() -> Response:
+    """The app's metrics in the Prometheus text format."""
+    metrics = _current()
+    body = render_metrics(metrics.registry) if metrics is not None else b""
+    return Response(body, content_type=CONTENT_TYPE_LATEST)
+
+
+def install(app: Flask) -> None:
+    """Give ``app`` its own collectors and time every request."""
+    app.extensions[EXTENSION] = Metrics()
+    app.before_request(_start)
+    app.after_request(_finish)

@@ -1,0 +1,224 @@
+"""Problems, probes, metrics, headers, CORS, rate limits and quotas."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+
+from reserver.core import Reserver
+from reserver.core.adapters.memory import InMemoryStorage
+from reserver.core.principals import Principal
+from reserver.core.settings import IdentitySettings
+from reserver.core.testing.fakes import FailingStorage
+from reserver.flask import Environment, Services, Settings, Tier, create_app
+
+
+@pytest.fixture
+def ADMIN(people: Any) -> dict[str, str]:
+    return {"Authorization": f"Bearer {people['admin'][1]}"}
+
+
+@pytest.fixture
+def ANN(people: Any) -> dict[str, str]:
+    return {"Authorization": f"Bearer {people['ann'][1]}"}
+
+
+@pytest.fixture
+def failing() -> FailingStorage:
+    return FailingStorage(InMemoryStorage())
+
+
+@pytest.fixture
+def failing_client(failing: FailingStorage) -> Any:
+    reserver = Reserver(storage=failing, identity=IdentitySettings(environment="development"))
+    services = Services(reserver, authenticator=lambda token: Principal.user("ann"))
+    return create_app(Settings(environment=Environment.TEST), services=services).test_client()
+
+
+ANYONE = {"Authorization": "Bearer anything"}
+
+
+def test_an_unknown_route_is_a_404_problem(problem: Any, anon: Any) -> None:
+    problem(anon.get("/api/v1/no-such-thing"), 404)
+
+
+def test_a_wrong_method_is_a_405_problem_with_allow(problem: Any, admin: Any) -> None:
+    refused = admin.request("PUT", "/reservations/my")
+    problem(refused, 405)
+    assert "GET" in refused.headers["Allow"]
+
+
+def test_a_body_over_the_limit_is_a_413_problem(
+    problem: Any, services: Services, ADMIN: Any
+) -> None:
+    app = create_app(Settings(environment=Environment.TEST, max_body_bytes=100), services=services)
+    sent = app.test_client().post("/api/v1/resources", json={"name": "x" * 500}, headers=ADMIN)
+    problem(sent, 413)
+
+
+def test_storage_failure_is_a_logged_503(
+    problem: Any, failing: FailingStorage, failing_client: Any, caplog: Any
+) -> None:
+    failing.fail_next()
+    with caplog.at_level(logging.ERROR, logger="reserver.flask"):
+        answer = problem(failing_client.get("/api/v1/resources", headers=ANYONE), 503)
+    assert "simulated" not in answer["detail"] or answer["title"].startswith("Service")
+    assert any("StorageError" in r.getMessage() for r in caplog.records)
+
+
+def test_a_bug_is_a_bare_500_problem_and_logged(
+    problem: Any, reserver: Reserver, ann: Any, caplog: Any, monkeypatch: Any
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(reserver.resources, "list", broken)
+    with caplog.at_level(logging.ERROR, logger="reserver.flask"):
+        answer = ann.get("/resources")
+    body = problem(answer, 500)
+    assert "secret internals" not in answer.get_data(as_text=True)
+    assert "Traceback" not in answer.get_data(as_text=True)
+    assert body["title"] == "Internal server error"
+    assert any(r.exc_info for r in caplog.records)
+
+
+def test_probes_answer(anon: Any) -> None:
+    assert anon.get("/health").json["status"] == "ok"
+    assert anon.get("/live").json == {"alive": True}
+    assert anon.get("/ready").json == {"status": "ok", "database": "ok"}
+
+
+def test_ready_is_503_when_the_database_fails(
+    problem: Any, failing: FailingStorage, failing_client: Any
+) -> None:
+    failing.fail_next()
+    problem(failing_client.get("/ready"), 503)
+    assert failing_client.get("/ready").status_code == 200
+
+
+def test_metrics_count_by_route_template(
+    admin: Any, ann: Any, anon: Any, room: dict[str, Any]
+) -> None:
+    for n in range(3):
+        ann.get(f"/resources/nope-{n}")
+    ann.post(
+        "/reservations",
+        json={
+            "resource_id": room["id"],
+            "start": "2030-01-08T10:00:00+00:00",
+            "end": "2030-01-08T11:00:00+00:00",
+        },
+    )
+    ann.post(
+        "/reservations",
+        json={
+            "resource_id": room["id"],
+            "start": "2030-01-08T10:00:00+00:00",
+            "end": "2030-01-08T11:00:00+00:00",
+        },
+    )
+    text = anon.get("/metrics").get_data(as_text=True)
+    assert 'route="/api/v1/resources/<resource_id>",status="404"} 3.0' in text
+    assert "nope-1" not in text
+    assert 'reserver_bookings_total{kind="single"} 1.0' in text
+    assert 'reserver_conflicts_total{rule="overlap"} 1.0' in text
+    assert "reserver_http_request_duration_seconds_bucket" in text
+
+
+def test_security_headers_are_on_every_answer(anon: Any, ann: Any) -> None:
+    for answer in (anon.get("/health"), ann.get("/resources"), anon.get("/api/v1/missing")):
+        assert answer.headers["X-Content-Type-Options"] == "nosniff"
+        assert "frame-ancestors 'none'" in answer.headers["Content-Security-Policy"]
+        assert answer.headers["Referrer-Policy"] == "no-referrer"
+    assert ann.get("/resources").headers["Cache-Control"] == "no-store"
+    assert "Retry-After" not in ann.get("/resources").headers
+
+
+def test_cors_answers_only_configured_origins(services: Services) -> None:
+    settings = Settings(environment=Environment.TEST, cors_origins=("https://app.example",))
+    client = create_app(settings, services=services).test_client()
+    preflight = client.options(
+        "/api/v1/reservations",
+        headers={"Origin": "https://app.example", "Access-Control-Request-Method": "POST"},
+    )
+    assert preflight.headers["Access-Control-Allow-Origin"] == "https://app.example"
+    assert "If-Match" in preflight.headers["Access-Control-Allow-Headers"]
+    stranger = client.get("/health", headers={"Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in stranger.headers
+
+
+def test_tiers_limit_per_user_and_not_per_token(
+    problem: Any, services: Services, ADMIN: Any, ANN: Any
+) -> None:
+    tiers = {
+        "anonymous": Tier("2/minute", None),
+        "user": Tier("3/minute", None),
+        "admin": Tier("100/minute", None),
+    }
+    client = create_app(
+        Settings(environment=Environment.TEST, tiers=tiers), services=services
+    ).test_client()
+    for _ in range(3):
+        assert client.get("/api/v1/resources", headers=ANN).status_code == 200
+    refused = client.get("/api/v1/resources", headers=ANN)
+    problem(refused, 429)
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert client.get("/api/v1/resources", headers=ADMIN).status_code == 200
+    garbage = {"Authorization": "Bearer made-up-token-that-is-long"}
+    assert [client.get("/api/v1/resources", headers=garbage).status_code for _ in range(3)] == [
+        401,
+        401,
+        429,
+    ]
+
+
+def test_probes_are_never_limited(services: Services) -> None:
+    tiers = {
+        "anonymous": Tier("1/minute", 1),
+        "user": Tier("1/minute", 1),
+        "admin": Tier("1/minute", 1),
+    }
+    client = create_app(
+        Settings(environment=Environment.TEST, tiers=tiers), services=services
+    ).test_client()
+    assert {client.get("/health").status_code for _ in range(5)} == {200}
+    assert {client.get("/api/v1/openapi.json").status_code for _ in range(3)} == {200}
+
+
+def test_the_daily_quota_is_counted_and_enforced(
+    people: Any, problem: Any, services: Services, ADMIN: Any, ANN: Any
+) -> None:
+    tiers = {
+        "anonymous": Tier("100/minute", 10),
+        "user": Tier("100/minute", 3),
+        "admin": Tier("100/minute", None),
+    }
+    settings = Settings(
+        environment=Environment.TEST, tiers=tiers, user_tiers={people["admin"][0]: "user"}
+    )
+    client = create_app(settings, services=services).test_client()
+    usage = client.get("/api/v1/quotas/my-usage", headers=ANN).json
+    assert usage["tier"] == "user"
+    assert usage["daily_limit"] == 3
+    assert usage["used_today"] == 1
+    client.get("/api/v1/resources", headers=ANN)
+    client.get("/api/v1/resources", headers=ANN)
+    refused = client.get("/api/v1/resources", headers=ANN)
+    assert "daily quota" in problem(refused, 429)["detail"]
+    assert int(refused.headers["Retry-After"]) > 60
+    admin_usage = client.get("/api/v1/quotas/my-usage", headers=ADMIN).json
+    assert admin_usage["tier"] == "user", "user_tiers moves a named user to another tier"
+
+
+def test_admins_have_no_daily_quota(admin: Any) -> None:
+    usage = admin.get("/quotas/my-usage").json
+    assert usage == {
+        "tier": "admin",
+        "rate_limit": "2000/minute",
+        "daily_limit": None,
+        "used_today": 0,
+        "remaining_today": None,
+        "resets_at": None,
+    }

@@ -22,6 +22,7 @@ from reserver.core.services.resolution import ResourceRules, load_all_rules, loa
 from reserver.core.spans import TimeSpan, local_day_span
 
 MAX_SEARCH = timedelta(days=366)
+SIMILAR_LOOKED_AT = 25
 
 
 @attrs.frozen
@@ -287,9 +288,11 @@ class AlternativeFinder:
                 kind=resource.kind,
                 group_ids=None if resource.group_id is None else frozenset({resource.group_id}),
             )
+            # A bounded look at similar resources: a refusal must stay cheap (bench/RESULTS.md).
+            nearby = list(tx.resources.find(similar, PageRequest(limit=SIMILAR_LOOKED_AT)).items)
             others = [
                 r
-                for r in _visible(tx, principal, _all_matching(tx, similar))
+                for r in _visible(tx, principal, nearby)
                 if r.id != resource.id and _bookable(tx, principal, r.id)
             ]
             for hit in self._availability.find_in(

@@ -6,6 +6,9 @@ dates and times as ISO strings; unknown fields are refused (no mass assignment).
 
 from __future__ import annotations
 
+import types
+import typing
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypeVar
 
@@ -14,6 +17,7 @@ from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, Iterabl
 from cattrs.preconf.json import JsonConverter
 from cattrs.preconf.json import make_converter as make_json_converter
 
+from reserver.core.commands import UNSET
 from reserver.core.errors import ValidationError
 from reserver.core.spans import NAIVE_HINT
 
@@ -58,9 +62,46 @@ def _seconds(value: timedelta) -> int | float:
     return int(seconds) if seconds.is_integer() else seconds
 
 
+MAX_INTEGER = 2**53 - 1
+
+
+def _boolean(value: object, _: type) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("expected true or false")
+    return value
+
+
+def _integer(value: object, _: type) -> int:
+    """A JSON integer within the range every client and database can hold (I-JSON, RFC 7493)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("expected a whole number")
+    if abs(value) > MAX_INTEGER:
+        raise ValueError(f"must be between -{MAX_INTEGER} and {MAX_INTEGER}")
+    return value
+
+
+def _unset_union(tp: Any) -> bool:
+    return typing.get_origin(tp) in (typing.Union, types.UnionType) and type(
+        UNSET
+    ) in typing.get_args(tp)
+
+
 def make_converter() -> JsonConverter:
-    """Return a converter with Reserver's hooks; build one per composition root."""
+    """Return a converter with Reserver's hooks; build one per composition root.
+
+    Patches (``X | UNSET`` fields) read a present key as a value to set; integers must be JSON
+    integers within +-(2**53 - 1) and booleans real booleans.
+    """
     converter = make_json_converter(forbid_extra_keys=True)
+
+    def unset_factory(tp: Any) -> Callable[[Any, Any], Any]:
+        rest = tuple(a for a in typing.get_args(tp) if a is not type(UNSET))
+        target: Any = rest[0] if len(rest) == 1 else typing.Union[rest]  # noqa: UP007
+        return lambda value, _: converter.structure(value, target)
+
+    converter.register_structure_hook_factory(_unset_union, unset_factory)
+    converter.register_structure_hook(int, _integer)
+    converter.register_structure_hook(bool, _boolean)  # bool subclasses int: dispatch it apart
     converter.register_structure_hook(datetime, _datetime)
     converter.register_unstructure_hook(datetime, lambda v: v.isoformat())
     converter.register_structure_hook(timedelta, _timedelta)
@@ -84,6 +125,8 @@ def structure(converter: cattrs.Converter, data: Any, cls: type[T]) -> T:
         raise ValidationError.merge(
             ValidationError.for_field(k, "unknown field") for k in sorted(exc.extra_fields)
         ) from exc
+    except AttributeError as exc:  # cattrs reading a non-object as a class
+        raise ValidationError.for_field("body", "expected a JSON object") from exc
     except (ValueError, TypeError, KeyError) as exc:
         raise ValidationError.for_field("body", str(exc) or type(exc).__name__) from exc
 

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import types
-import typing
 from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import attrs
 from cattrs.preconf.json import JsonConverter
 
 from flask import current_app
-from reserver.core.commands import UNSET
 from reserver.core.facade import Reserver
 from reserver.core.principals import Principal
 from reserver.core.serialization import make_converter
@@ -26,47 +23,11 @@ if TYPE_CHECKING:
     from reserver.flask.settings import Settings
 
 EXTENSION = "reserver"
-MAX_INTEGER = 2**53 - 1
-
-
-def _unset_union(tp: Any) -> bool:
-    return typing.get_origin(tp) in (typing.Union, types.UnionType) and type(
-        UNSET
-    ) in typing.get_args(tp)
 
 
 def web_converter() -> JsonConverter:
-    """The core converter, able to read patches whose fields may be left out (``UNSET``).
-
-    A key that is present in a patch is a value to set, so ``X | _Unset`` is read as ``X``.
-    Integers must be JSON integers within +-(2**53 - 1).
-    """
-    converter = make_converter()
-
-    def factory(tp: Any) -> Callable[[Any, Any], Any]:
-        rest = tuple(a for a in typing.get_args(tp) if a is not type(UNSET))
-        target: Any = rest[0] if len(rest) == 1 else typing.Union[rest]  # noqa: UP007
-        return lambda value, _: converter.structure(value, target)
-
-    converter.register_structure_hook_factory(_unset_union, factory)
-    converter.register_structure_hook(int, _integer)
-    converter.register_structure_hook(bool, _boolean)  # bool subclasses int: dispatch it apart
-    return converter
-
-
-def _boolean(value: object, _: type) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError("expected true or false")
-    return value
-
-
-def _integer(value: object, _: type) -> int:
-    """A JSON integer within the range every client and database can hold (I-JSON, RFC 7493)."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError("expected a whole number")
-    if abs(value) > MAX_INTEGER:
-        raise ValueError(f"must be between -{MAX_INTEGER} and {MAX_INTEGER}")
-    return value
+    """The converter of the web app: the core's one (patches, strict integers and booleans)."""
+    return make_converter()
 
 
 @attrs.define

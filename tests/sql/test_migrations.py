@@ -73,7 +73,7 @@ def test_migrating_twice_changes_nothing(url: str, engine: sa.Engine) -> None:
     assert differences(engine) == []
     with engine.connect() as connection:
         versions = connection.scalars(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).all()
-    assert versions == ["0001"]
+    assert versions == ["0002"]
 
 
 def test_downgrade_to_base_removes_everything(url: str, engine: sa.Engine) -> None:

@@ -342,6 +342,14 @@ def test_outbox_dispatchers_skip_messages_another_one_holds(pg_url: str) -> None
         other.close()
 
 
+def test_a_read_only_unit_may_look_at_the_due_outbox(storage: SqlStorage) -> None:
+    messages = [make_outbox_message(occurred_at=at(-5 + n)) for n in range(3)]
+    store(storage, *messages)
+    with storage.transaction(readonly=True) as tx:
+        due = tx.outbox.due(at(0), 10)
+    assert [m.id for m in due] == [m.id for m in messages]
+
+
 def test_an_outbox_row_of_an_unknown_topic_is_a_storage_error(storage: SqlStorage) -> None:
     message = make_outbox_message()
     store(storage, message)

@@ -11,6 +11,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.sql.base import Executable
 
 from reserver.core.models import Reservation
+from reserver.sql.engine import READONLY
 from reserver.sql.errors import translate
 
 
@@ -21,6 +22,7 @@ class Db:
         self.connection = connection
         self.converter = converter
         self.postgres = connection.dialect.name == "postgresql"
+        self.readonly = bool(connection.get_execution_options().get(READONLY, False))
 
     def execute(
         self,
@@ -36,10 +38,16 @@ class Db:
         except sa_exc.SQLAlchemyError as exc:
             raise translate(exc, subject=subject, reservation=reservation) from exc
 
-    def rows(self, statement: Executable, *, subject: str) -> Sequence[sa.Row[Any]]:
-        """Run a query and fetch every row."""
+    def rows(
+        self,
+        statement: Executable,
+        params: Mapping[str, Any] | None = None,
+        *,
+        subject: str,
+    ) -> Sequence[sa.Row[Any]]:
+        """Run a query (with bound ``params``) and fetch every row."""
         try:
-            return self.connection.execute(statement).all()
+            return self.connection.execute(statement, params).all()
         except sa_exc.SQLAlchemyError as exc:
             raise translate(exc, subject=subject) from exc
 

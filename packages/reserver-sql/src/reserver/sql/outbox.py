@@ -22,8 +22,9 @@ class SqlOutboxRepository:
     """Outbox messages; ``due`` locks what it returns.
 
     On PostgreSQL ``due`` takes row locks with ``SKIP LOCKED``, so concurrent dispatchers split
-    the work. On SQLite a writing unit of work already excludes every other writer, so a second
-    dispatcher waits for the first to finish and then sees the new delivery state.
+    the work; in a read-only unit of work it only looks (READ ONLY cannot lock). On SQLite a
+    writing unit of work already excludes every other writer, so a second dispatcher waits for
+    the first to finish and then sees the new delivery state.
     """
 
     def __init__(self, db: Db) -> None:
@@ -51,7 +52,8 @@ class SqlOutboxRepository:
             .order_by(_O.occurred_at, _O.seq)
             .limit(limit)
         )
-        if self._db.postgres:
+        if self._db.postgres and not self._db.readonly:
+            # A read-only unit (one snapshot, READ ONLY) may look but cannot lock.
             statement = statement.with_for_update(skip_locked=True)
         return [
             outbox_from_row(self._db.converter, row)

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from reserver.core.errors import NotFoundError
 from reserver.core.ids import BlackoutId
-from reserver.core.schedules import Blackout, Scope, WeeklyHours
+from reserver.core.schedules import Blackout, Scope, ScopeKind, WeeklyHours
 from reserver.sql.db import Db
 from reserver.sql.mapping import (
     blackout_from_row,
@@ -26,6 +26,41 @@ def _scope_is(table: sa.Table, scope: Scope) -> sa.ColumnElement[bool]:
     return sa.and_(table.c.scope_kind == key["scope_kind"], table.c.scope_id == key["scope_id"])
 
 
+def _kind_ids(scopes: Collection[Scope], kind: ScopeKind) -> list[str]:
+    return [s.id for s in scopes if s.kind is kind and s.id is not None]
+
+
+def _scoped(table: sa.Table) -> sa.ColumnElement[bool]:
+    """Rows of the global scope (when asked) or of the listed resources and groups."""
+    c = table.c
+    return sa.or_(
+        sa.and_(c.scope_kind == ScopeKind.GLOBAL.value, sa.bindparam("everywhere")),
+        sa.and_(
+            c.scope_kind == ScopeKind.RESOURCE.value,
+            c.scope_id.in_(sa.bindparam("resource_ids", expanding=True)),
+        ),
+        sa.and_(
+            c.scope_kind == ScopeKind.GROUP.value,
+            c.scope_id.in_(sa.bindparam("group_ids", expanding=True)),
+        ),
+    )
+
+
+def _scope_params(scopes: Collection[Scope]) -> dict[str, object]:
+    return {
+        "everywhere": any(s.kind is ScopeKind.GLOBAL for s in scopes),
+        "resource_ids": _kind_ids(scopes, ScopeKind.RESOURCE),
+        "group_ids": _kind_ids(scopes, ScopeKind.GROUP),
+    }
+
+
+# Built once: building statements per call costs more than running them (bench/RESULTS.md).
+_HOURS_OF_SCOPES = sa.select(hours.c.scope_kind, hours.c.scope_id, hours.c.hours).where(
+    _scoped(hours)
+)
+_BLACKOUTS_OF_SCOPES = sa.select(blackouts).where(_scoped(blackouts)).order_by(blackouts.c.id)
+
+
 class SqlHoursRepository:
     """Weekly business hours, one row per scope."""
 
@@ -38,6 +73,17 @@ class SqlHoursRepository:
             sa.select(hours.c.hours).where(_scope_is(hours, scope)), subject=f"hours of {scope}"
         )
         return None if row is None else hours_from_json(self._db.converter, row.hours)
+
+    def nearest(self, scopes: Sequence[Scope]) -> WeeklyHours | None:
+        """Return the hours of the first of ``scopes`` that has any, in one query."""
+        if not scopes:
+            return None
+        rows = self._db.rows(_HOURS_OF_SCOPES, _scope_params(scopes), subject="hours")
+        found = {scope_from_row(row): row.hours for row in rows}
+        for scope in scopes:
+            if scope in found:
+                return hours_from_json(self._db.converter, found[scope])
+        return None
 
     def put(self, scope: Scope, weekly: WeeklyHours) -> None:
         """Set the scope's hours, replacing any it had."""
@@ -91,9 +137,5 @@ class SqlBlackoutRepository:
         """Return the blackouts of any of ``scopes``."""
         if not scopes:
             return []
-        statement = (
-            sa.select(blackouts)
-            .where(sa.or_(*(_scope_is(blackouts, scope) for scope in scopes)))
-            .order_by(blackouts.c.id)
-        )
-        return [blackout_from_row(row) for row in self._db.rows(statement, subject="blackouts")]
+        rows = self._db.rows(_BLACKOUTS_OF_SCOPES, _scope_params(scopes), subject="blackouts")
+        return [blackout_from_row(row) for row in rows]

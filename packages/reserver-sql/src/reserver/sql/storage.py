@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
@@ -17,6 +18,7 @@ from reserver.core.serialization import make_converter
 from reserver.sql.db import Db
 from reserver.sql.engine import READONLY, SqliteSettings, Synchronous, create_engine, prepare_engine
 from reserver.sql.errors import is_busy, translate
+from reserver.sql.identity import SqlIdentityRepositories
 from reserver.sql.outbox import SqlOutboxRepository
 from reserver.sql.reservations import (
     SqlHistoryRepository,
@@ -46,6 +48,11 @@ class SqlTransaction:
         self.hours = SqlHoursRepository(db)
         self.blackouts = SqlBlackoutRepository(db)
         self.outbox = SqlOutboxRepository(db)
+
+    @cached_property
+    def identity(self) -> SqlIdentityRepositories:
+        """Accounts, sessions and access control, on this unit of work's connection."""
+        return SqlIdentityRepositories(self._db)
 
     def lock(self, key: str) -> None:
         """Serialize, until this unit of work ends, every unit of work that locks ``key``.

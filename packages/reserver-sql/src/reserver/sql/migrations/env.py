@@ -7,6 +7,7 @@ from logging.config import fileConfig
 import sqlalchemy as sa
 from alembic import context
 
+import reserver.sql.identity_tables  # noqa: F401  (registers the identity tables on metadata)
 from reserver.sql.engine import create_engine
 from reserver.sql.schema import VERSION_TABLE
 from reserver.sql.tables import metadata

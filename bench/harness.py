@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import importlib
 import io
 import json
 import os
@@ -25,6 +26,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from reserver.core import Attributes, Resource
@@ -190,9 +192,10 @@ def max_rss_mb() -> float:
     return round(peak / scale, 1)
 
 
-def _status_kib(field: str) -> int | None:
+def status_kib(field: str, pid: int | str = "self") -> int | None:
+    """A ``kB`` field of ``/proc/<pid>/status`` (``VmRSS``, ``VmHWM``...); ``None`` off Linux."""
     try:
-        for line in Path("/proc/self/status").read_text().splitlines():
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith(field + ":"):
                 return int(line.split()[1])
     except OSError:
@@ -202,7 +205,7 @@ def _status_kib(field: str) -> int | None:
 
 def rss_mb() -> float | None:
     """The current resident set size in MiB (Linux only; ``None`` elsewhere)."""
-    kib = _status_kib("VmRSS")
+    kib = status_kib("VmRSS")
     return None if kib is None else round(kib / 1024, 1)
 
 
@@ -217,8 +220,28 @@ def reset_peak_rss() -> bool:
 
 def peak_rss_mb() -> float | None:
     """The peak resident set size since the last ``reset_peak_rss`` (``VmHWM``), in MiB."""
-    kib = _status_kib("VmHWM")
+    kib = status_kib("VmHWM")
     return None if kib is None else round(kib / 1024, 1)
+
+
+def standard_http_client() -> ModuleType:
+    """The standard library's ``http.client``, even when imported from ``bench/http.py``.
+
+    Python puts a script's folder first on ``sys.path``, so in a script run from ``bench/`` the
+    name ``http`` would find ``bench/http.py`` instead of the standard package. Import it with that
+    folder out of the way; later imports of ``http`` (``urllib.request``...) then find the real one
+    in ``sys.modules``.
+    """
+    here = Path(__file__).resolve().parent
+    shadow = sys.modules.get("http")
+    if shadow is not None and Path(getattr(shadow, "__file__", "") or "").parent == here:
+        del sys.modules["http"]
+    saved = sys.path[:]
+    sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != here]
+    try:
+        return importlib.import_module("http.client")
+    finally:
+        sys.path[:] = saved
 
 
 # -- storages -------------------------------------------------------------------------------

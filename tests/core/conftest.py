@@ -59,7 +59,7 @@ def room(reserver: Reserver, admin: Principal) -> Resource:
     return reserver.resources.create(admin, ResourceDraft(name="Room A", timezone="Europe/Berlin"))
 
 
-# -- identity: memory only (the SQL suite runs the storage side through its contract) ----------
+# -- identity: on every installed storage, like the rest of the service suite -----------------
 
 ROOT_PASSWORD = "violet hinges under a quiet harbour"
 ANN_PASSWORD = "seventeen paper lanterns drifting"
@@ -70,14 +70,23 @@ def cheap_hasher() -> ScryptPasswordHasher:
     return ScryptPasswordHasher(n=16, r=1, p=1)
 
 
-@pytest.fixture
-def ident(clock: FixedClock, cheap_hasher: ScryptPasswordHasher) -> Reserver:
-    """A whole system in memory with a cheap hasher and a strong production key."""
-    return Reserver.in_memory(
+@pytest.fixture(params=_storages())
+def ident(
+    request: pytest.FixtureRequest,
+    clock: FixedClock,
+    cheap_hasher: ScryptPasswordHasher,
+    tmp_path: Path,
+) -> Iterator[Reserver]:
+    """A whole system with a cheap hasher and a strong production key, on each storage."""
+    url = "memory://" if request.param == "memory" else f"sqlite:///{tmp_path}/identity.db"
+    system = Reserver.from_url(
+        url,
         clock=clock,
         hasher=cheap_hasher,
         identity=IdentitySettings(secret_keys=("k" * 8 + "0123456789abcdefghijklmnopqrstuv",)),
     )
+    yield system
+    system.close()
 
 
 @pytest.fixture

@@ -198,13 +198,14 @@ class SessionRepository(Protocol):
 
     - ``add`` raises ``ConflictError`` for a hash already stored.
     - ``get_by_hash`` raises ``NotFoundError``.
-    - ``use`` rotates a token: it sets ``used_at`` on a token neither used nor revoked and
-      returns ``True``, or returns ``False`` (used, revoked or unknown); atomic, so of two
-      concurrent uses of one token exactly one gets ``True``.
+    - ``use`` rotates a token: it sets ``used_at`` on a token neither used nor revoked, of a
+      session not revoked, and returns ``True``, or returns ``False`` (used, revoked, of a
+      revoked session, or unknown); atomic, so of two concurrent uses exactly one gets ``True``.
     - ``revoke_family`` sets ``revoked_at`` on every token of the family not yet revoked;
       ``revoke_user`` does so for every family of the user but ``keep_family`` and returns how
       many families it revoked (those with a token not yet revoked).
-    - ``is_revoked`` is true for a family that is revoked or unknown (a dead session).
+    - ``is_revoked`` is true for a family that is unknown or has any revoked token: once
+      revoked, a session stays dead, even for a token a racing refresh added after the revoke.
     """
 
     def add(self, token: RefreshToken) -> None: ...

@@ -176,6 +176,21 @@ class IdentityRecordsContract:
             assert not sessions.use(new.token_hash, T0 + timedelta(hours=2))
             assert sessions.get_by_hash(old.token_hash).revoked_at == T0 + timedelta(hours=1)
 
+    def test_a_token_joining_a_revoked_session_is_refused(self, storage: Storage) -> None:
+        """A refresh that races a logout adds a token after the revoke: the session stays dead."""
+        user = make_user()
+        first = make_refresh_token(user.id, "fam-late")
+        with storage.transaction() as tx:
+            tx.identity.users.add(user)
+            tx.identity.sessions.add(first)
+            tx.identity.sessions.revoke_family(SessionId("fam-late"), T0 + timedelta(hours=1))
+        late = make_refresh_token(user.id, "fam-late")
+        with storage.transaction() as tx:
+            tx.identity.sessions.add(late)
+        with storage.transaction() as tx:
+            assert tx.identity.sessions.is_revoked(SessionId("fam-late"))
+            assert not tx.identity.sessions.use(late.token_hash, T0 + timedelta(hours=2))
+
     def test_revoke_user_keeps_one_family_and_counts_the_others(self, storage: Storage) -> None:
         """``revoke_user`` ends every live family of the user except ``keep_family``."""
         user, someone = make_user(), make_user()

@@ -147,6 +147,8 @@ class MemorySessionRepository(MemoryIdentityRepository):
         token = state.refresh.get(token_hash)
         if token is None or token.used_at is not None or token.revoked_at is not None:
             return False
+        if self.is_revoked(token.family_id):
+            return False
         self._unit.put(state.refresh, token_hash, attrs.evolve(token, used_at=at))
         return True
 
@@ -174,7 +176,7 @@ class MemorySessionRepository(MemoryIdentityRepository):
         hashes = state.families.get(family_id)
         if not hashes:
             return True
-        return all(state.refresh[h].revoked_at is not None for h in hashes)
+        return any(state.refresh[h].revoked_at is not None for h in hashes)
 
 
 class MemoryBackupCodeRepository(MemoryIdentityRepository):

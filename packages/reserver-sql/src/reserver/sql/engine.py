@@ -26,6 +26,7 @@ Synchronous = Literal["FULL", "NORMAL"]
 READONLY = "reserver_readonly"
 _QUERY_ONLY = "reserver_query_only"
 _prepared: weakref.WeakSet[sa.Engine] = weakref.WeakSet()
+PG_POOL_RECYCLE = 1800
 
 
 @attrs.frozen
@@ -63,13 +64,25 @@ def create_engine(url: str | sa.URL, settings: SqliteSettings | None = None) -> 
     """Return an engine for ``url`` (SQLite file or PostgreSQL), set up for Reserver."""
     parsed = make_url(url)
     try:
-        engine = sa.create_engine(parsed, pool_pre_ping=parsed.get_backend_name() == "postgresql")
+        engine = sa.create_engine(parsed, **_pool_options(parsed))
     except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError, ImportError) as exc:
         raise ConfigurationError(f"cannot use database URL {parsed!r}: {exc}") from exc
     prepare_engine(engine, settings or SqliteSettings())
     if engine.dialect.name == "sqlite" and parsed.database:
         _make_parent(Path(parsed.database))
     return engine
+
+
+def _pool_options(url: sa.URL) -> dict[str, Any]:
+    """No ping per checkout on PostgreSQL (a round trip per unit of work); recycle instead.
+
+    Connections older than ``pool_recycle`` seconds are replaced before server or network
+    timeouts drop them; one dropped all the same fails its unit of work with ``StorageError``
+    and is discarded by the pool, as every unit of work may fail.
+    """
+    if url.get_backend_name() == "postgresql":
+        return {"pool_recycle": PG_POOL_RECYCLE}
+    return {}
 
 
 def _make_parent(database: Path) -> None:

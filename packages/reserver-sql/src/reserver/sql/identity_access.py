@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -21,6 +21,9 @@ _R = custom_roles.c
 _G = grants.c
 _F = throttle_failures.c
 _S = settings.c
+# Built once: building statements per call costs more than running them (bench/RESULTS.md).
+_ROLE_BY_NAME = sa.select(custom_roles).where(_R.name == sa.bindparam("name"))
+_GRANTS_OF_RESOURCE = sa.select(grants).where(_G.resource_id == sa.bindparam("resource_id"))
 # ``record`` forgets a key's failures older than this before its newest one, so that one key
 # under attack cannot grow without bound between two ``prune`` runs. It is far longer than any
 # throttle window (a day by default), so no backoff decision changes.
@@ -46,7 +49,7 @@ class SqlRoleRepository:
     def get(self, name: str) -> CustomRole:
         """Return the role, or raise ``NotFoundError``."""
         subject = f"role {name!r}"
-        row = self._db.first(sa.select(custom_roles).where(_R.name == name), subject=subject)
+        row = self._db.first(_ROLE_BY_NAME, {"name": name}, subject=subject)
         if row is None:
             raise NotFoundError(f"{subject} not found")
         return role_from_row(row)
@@ -101,8 +104,11 @@ class SqlGrantRepository:
 
     def for_resource(self, resource_id: ResourceId) -> Sequence[Grant]:
         """Return the resource's grants by (resource, action, subject)."""
-        statement = sa.select(grants).where(_G.resource_id == resource_id)
-        return self._grants(statement, subject=f"the grants of resource {resource_id!r}")
+        return self._grants(
+            _GRANTS_OF_RESOURCE,
+            {"resource_id": resource_id},
+            subject=f"the grants of resource {resource_id!r}",
+        )
 
     def for_subjects(self, subjects: Collection[str]) -> Sequence[Grant]:
         """Return the grants naming any of ``subjects``, by (resource, action, subject)."""
@@ -110,11 +116,17 @@ class SqlGrantRepository:
         if not wanted:
             return []
         statement = sa.select(grants).where(_G.subject.in_(wanted))
-        return self._grants(statement, subject="grants")
+        return self._grants(statement, None, subject="grants")
 
-    def _grants(self, statement: sa.Select[tuple[object, ...]], *, subject: str) -> list[Grant]:
+    def _grants(
+        self,
+        statement: sa.Select[tuple[object, ...]],
+        params: Mapping[str, object] | None,
+        *,
+        subject: str,
+    ) -> list[Grant]:
         # Sorted here: the database's collation may order text differently from code points.
-        rows = self._db.rows(statement, subject=subject)
+        rows = self._db.rows(statement, params, subject=subject)
         return sorted((grant_from_row(row) for row in rows), key=_grant_order)
 
     def restricted(self, action: Action) -> frozenset[ResourceId]:

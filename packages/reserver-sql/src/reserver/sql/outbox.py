@@ -16,6 +16,9 @@ from reserver.sql.tables import outbox
 from reserver.sql.types import UtcDateTime
 
 _O = outbox.c
+# Built once: building statements per call costs more than running them (bench/RESULTS.md).
+_INSERT = outbox.insert()
+_MESSAGE_BY_ID = sa.select(outbox).where(_O.id == sa.bindparam("id"))
 
 
 class SqlOutboxRepository:
@@ -33,9 +36,7 @@ class SqlOutboxRepository:
     def add(self, message: OutboxMessage) -> None:
         """Insert ``message``; a taken id is ``ConflictError``."""
         subject = f"outbox message {message.id!r}"
-        self._db.execute(
-            outbox.insert(), outbox_values(self._db.converter, message), subject=subject
-        )
+        self._db.execute(_INSERT, outbox_values(self._db.converter, message), subject=subject)
 
     def due(self, now: datetime, limit: int) -> Sequence[OutboxMessage]:
         """Return up to ``limit`` undelivered messages due at ``now``, oldest first.
@@ -79,7 +80,7 @@ class SqlOutboxRepository:
     def get(self, message_id: EventId) -> OutboxMessage:
         """Return the message, or raise ``NotFoundError``."""
         subject = f"outbox message {message_id!r}"
-        row = self._db.first(sa.select(outbox).where(_O.id == message_id), subject=subject)
+        row = self._db.first(_MESSAGE_BY_ID, {"id": message_id}, subject=subject)
         if row is None:
             raise NotFoundError(f"{subject} not found")
         return outbox_from_row(self._db.converter, row)

@@ -37,6 +37,18 @@ from reserver.sql.tables import history, is_blocking, reservations, series
 from reserver.sql.types import UtcDateTime
 
 _R = reservations.c
+# Built once: building statements per call costs more than running them (bench/RESULTS.md).
+_INSERT = reservations.insert()
+# DO NOTHING also covers the exclusion constraint, and unlike a raised violation it leaves the
+# transaction usable, as SQLite's trigger does.
+_PG_INSERT = (
+    postgresql.insert(reservations)
+    .on_conflict_do_nothing()
+    .execution_options(preserve_rowcount=True)
+)
+_ID_BY_ID = sa.select(_R.id).where(_R.id == sa.bindparam("id"))
+_RESERVATION_BY_ID = sa.select(reservations).where(_R.id == sa.bindparam("id"))
+_HISTORY_INSERT = history.insert()
 
 
 def _at(value: datetime) -> sa.BindParameter[datetime]:
@@ -158,22 +170,11 @@ class SqlReservationRepository:
         subject = f"reservation {reservation.id!r}"
         values = reservation_values(reservation)
         if not self._db.postgres:
-            self._db.execute(
-                reservations.insert(), values, subject=subject, reservation=reservation
-            )
+            self._db.execute(_INSERT, values, subject=subject, reservation=reservation)
             return
-        # DO NOTHING also covers the exclusion constraint, and unlike a raised violation it
-        # leaves the transaction usable, as SQLite's trigger does.
-        statement = (
-            postgresql.insert(reservations)
-            .values(values)
-            .on_conflict_do_nothing()
-            .execution_options(preserve_rowcount=True)
-        )
-        if self._db.execute(statement, subject=subject, reservation=reservation).rowcount == 0:
-            exists = self._db.first(
-                sa.select(_R.id).where(_R.id == reservation.id), subject=subject
-            )
+        result = self._db.execute(_PG_INSERT, values, subject=subject, reservation=reservation)
+        if result.rowcount == 0:
+            exists = self._db.first(_ID_BY_ID, {"id": reservation.id}, subject=subject)
             if exists is not None:
                 raise duplicate_error(subject)
             raise overlap_error(reservation)
@@ -181,9 +182,7 @@ class SqlReservationRepository:
     def get(self, reservation_id: ReservationId) -> Reservation:
         """Return the reservation, or raise ``NotFoundError``."""
         subject = f"reservation {reservation_id!r}"
-        row = self._db.first(
-            sa.select(reservations).where(_R.id == reservation_id), subject=subject
-        )
+        row = self._db.first(_RESERVATION_BY_ID, {"id": reservation_id}, subject=subject)
         if row is None:
             raise NotFoundError(f"{subject} not found")
         return reservation_from_row(row)
@@ -294,7 +293,7 @@ class SqlHistoryRepository:
     def append(self, entry: HistoryEntry) -> None:
         """Append ``entry``."""
         values = history_values(self._db.converter, entry)
-        self._db.execute(history.insert(), values, subject=f"history entry {entry.id!r}")
+        self._db.execute(_HISTORY_INSERT, values, subject=f"history entry {entry.id!r}")
 
     def for_reservation(self, reservation_id: ReservationId) -> Sequence[HistoryEntry]:
         """Return the reservation's history, oldest first; ties keep their append order."""

@@ -37,6 +37,9 @@ from reserver.sql.tables import (
 
 _R = resources.c
 _G = groups.c
+# Built once: building statements per call costs more than running them (bench/RESULTS.md).
+_RESOURCE_BY_ID = sa.select(resources).where(_R.id == sa.bindparam("id"))
+_GROUP_BY_ID = sa.select(groups).where(_G.id == sa.bindparam("id"))
 
 
 def _has_all(table: sa.Table, column: str, values: Collection[str]) -> list[sa.ColumnElement[bool]]:
@@ -99,10 +102,10 @@ class SqlResourceRepository:
     def get(self, resource_id: ResourceId) -> Resource:
         """Return the resource, or raise ``NotFoundError``."""
         subject = f"resource {resource_id!r}"
-        row = self._db.first(sa.select(resources).where(_R.id == resource_id), subject=subject)
+        row = self._db.first(_RESOURCE_BY_ID, {"id": resource_id}, subject=subject)
         if row is None:
             raise NotFoundError(f"{subject} not found")
-        return resource_from_row(self._db.converter, row)
+        return self._decode(row)
 
     def get_many(self, resource_ids: Collection[ResourceId]) -> Sequence[Resource]:
         """Return the resources that exist among ``resource_ids``, in the order given."""
@@ -111,8 +114,14 @@ class SqlResourceRepository:
             return []
         statement = sa.select(resources).where(_R.id.in_(wanted))
         rows = self._db.rows(statement, subject="resources")
-        found = {row.id: resource_from_row(self._db.converter, row) for row in rows}
+        found = {row.id: self._decode(row) for row in rows}
         return [found[i] for i in wanted if i in found]
+
+    def _decode(self, row: sa.Row[Any]) -> Resource:
+        return self._db.resources.decode(row, self._build)
+
+    def _build(self, row: sa.Row[Any]) -> Resource:
+        return resource_from_row(self._db.converter, row)
 
     def update(self, resource: Resource, *, expected_version: int) -> None:
         """Store ``resource`` if the stored version is ``expected_version``."""
@@ -153,7 +162,7 @@ class SqlResourceRepository:
             statement = statement.where(sa.tuple_(_R.name_key, _R.id) > after)
         statement = statement.order_by(_R.name_key, _R.id).limit(page.limit + 1)
         rows = self._db.rows(statement, subject="resources")
-        items = [resource_from_row(self._db.converter, row) for row in rows]
+        items = [self._decode(row) for row in rows]
         last = items[page.limit - 1] if len(items) > page.limit else None
         key = None if last is None else resource_sort_key(last.name, last.id)
         return page_of(items, page.limit, key)
@@ -224,7 +233,7 @@ class SqlGroupRepository:
     def get(self, group_id: GroupId) -> Group:
         """Return the group, or raise ``NotFoundError``."""
         subject = f"group {group_id!r}"
-        row = self._db.first(sa.select(groups).where(_G.id == group_id), subject=subject)
+        row = self._db.first(_GROUP_BY_ID, {"id": group_id}, subject=subject)
         if row is None:
             raise NotFoundError(f"{subject} not found")
         return group_from_row(self._db.converter, row)

@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
-from reserver.core.errors import StorageError
+from reserver.core.errors import ReserverError, StorageError
+from reserver.core.models import Resource
 from reserver.core.serialization import make_converter
-from reserver.sql.db import Db
+from reserver.sql.db import Db, RowCache
 from reserver.sql.engine import READONLY, SqliteSettings, Synchronous, create_engine, prepare_engine
 from reserver.sql.errors import is_busy, translate
 from reserver.sql.identity import SqlIdentityRepositories
@@ -32,7 +33,9 @@ from reserver.sql.schema import migrate as migrate_schema
 if TYPE_CHECKING:
     from reserver.core.ports import Storage, Transaction
 
-_PG_READONLY = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+# The driver opens the transaction with one ``BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY``
+# (no separate SET TRANSACTION round trip); the pool resets both when the connection returns.
+_PG_READONLY = {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
 
 
 class SqlTransaction:
@@ -93,6 +96,7 @@ class SqlStorage:
         self._postgres = engine.dialect.name == "postgresql"
         self._attempts = max(1, begin_attempts)
         self._converter = make_converter()
+        self._resources: RowCache[Resource] = RowCache()
         self._local = threading.local()
 
     @classmethod
@@ -158,10 +162,14 @@ class SqlStorage:
     @contextmanager
     def _unit(self, *, readonly: bool) -> Iterator[SqlTransaction]:
         connection = self._begin(readonly)
+        db = Db(connection, self._converter, self._resources)
         try:
-            yield SqlTransaction(Db(connection, self._converter))
-        except BaseException:
-            _rollback(connection)
+            yield SqlTransaction(db)
+        except BaseException as exc:
+            if self._postgres and _refused_cleanly(exc, db):
+                _commit_unchanged(connection)
+            else:
+                _rollback(connection)
             raise
         else:
             try:
@@ -179,9 +187,9 @@ class SqlStorage:
                 connection = self._engine.connect()
                 if readonly:
                     connection.execution_options(**{READONLY: True})
+                    if self._postgres:
+                        connection.execution_options(**_PG_READONLY)
                 connection.begin()
-                if readonly and self._postgres:
-                    connection.exec_driver_sql(_PG_READONLY)
                 return connection
             except sa_exc.SQLAlchemyError as exc:
                 if connection is not None:
@@ -200,6 +208,24 @@ class SqlStorage:
     def close(self) -> None:
         """Close every pooled connection; the storage reconnects if it is used again."""
         self._engine.dispose()
+
+
+def _refused_cleanly(exc: BaseException, db: Db) -> bool:
+    """Whether a unit of work ended by a business refusal after only successful queries."""
+    return isinstance(exc, ReserverError) and not isinstance(exc, StorageError) and not db.dirty
+
+
+def _commit_unchanged(connection: sa.Connection) -> None:
+    """End a unit of work that changed nothing with COMMIT, which then equals ROLLBACK.
+
+    On PostgreSQL a ROLLBACK makes psycopg drop every prepared statement of the connection
+    (``DEALLOCATE ALL``: one more round trip, and each statement is planned afresh), which
+    made every refused booking pay twice.
+    """
+    try:
+        connection.commit()
+    except sa_exc.SQLAlchemyError:
+        _rollback(connection)
 
 
 def _rollback(connection: sa.Connection) -> None:

@@ -32,7 +32,11 @@ def can_see(tx: Transaction, principal: Principal, resource_id: ResourceId) -> b
         return True
     if not principal.has(Permission.VIEW):
         return False
-    grants = tx.identity.grants.for_resource(resource_id)
+    return _sees(principal, tx.identity.grants.for_resource(resource_id))
+
+
+def _sees(principal: Principal, grants: Sequence[Grant]) -> bool:
+    """Whether the grants of a resource let a ``view`` holder (not a manager) see it."""
     if not any(g.action is Action.SEE for g in grants):
         return True
     subjects = principal.subjects
@@ -47,10 +51,15 @@ def require_visible(tx: Transaction, principal: Principal, resource_id: Resource
 
 def require_bookable(tx: Transaction, principal: Principal, resource_id: ResourceId) -> None:
     """Refuse a booking: ``NotFoundError`` if hidden, ``PermissionDeniedError`` if not granted."""
-    require_visible(tx, principal, resource_id)
     if principal.has(Permission.MANAGE_RESOURCES):
         return
-    book = [g for g in tx.identity.grants.for_resource(resource_id) if g.action is Action.BOOK]
+    if not principal.has(Permission.VIEW):
+        raise NotFoundError(f"resource {resource_id!r} does not exist")
+    # One lookup serves both checks (as require_visible, then the book grants): bookings are hot.
+    grants = tx.identity.grants.for_resource(resource_id)
+    if not _sees(principal, grants):
+        raise NotFoundError(f"resource {resource_id!r} does not exist")
+    book = [g for g in grants if g.action is Action.BOOK]
     if book and not any(g.subject in principal.subjects for g in book):
         raise PermissionDeniedError(f"resource {resource_id!r} takes bookings by grant only")
 

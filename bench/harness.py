@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -105,6 +106,21 @@ def exit_cleanly_on_sigterm() -> None:
         raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, stop)
+
+
+@contextmanager
+def shielded() -> Iterator[None]:
+    """Ignore SIGINT and SIGTERM while cleaning up, so that a second Ctrl-C (or a signal sent
+    to the whole process group as well as to us) cannot leave a server or a database behind."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
 
 
 def run_child(command: list[str]) -> subprocess.Popen[str]:
@@ -271,7 +287,8 @@ def throwaway_pg_database(admin_url: str) -> Iterator[str]:
         try:
             yield url.set(database=name).render_as_string(hide_password=False)
         finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            with shielded():
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         admin.close()
 
@@ -347,6 +364,24 @@ def add_resources(storage: Storage, count: int) -> list[Resource]:
     return made
 
 
+def revision() -> str | None:
+    """The checked-out commit, ``+dirty`` when ``packages/`` has uncommitted changes."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True
+        ).stdout.strip()
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "--", "packages"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    except OSError:
+        return None
+    return (commit + ("+dirty" if changed else "")) or None
+
+
 def environment() -> dict[str, Any]:
     """What the figures were measured on."""
     load = os.getloadavg() if hasattr(os, "getloadavg") else (None, None, None)
@@ -355,4 +390,5 @@ def environment() -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "loadavg_1m": None if load[0] is None else round(load[0], 2),
         "platform": sys.platform,
+        "revision": revision(),
     }

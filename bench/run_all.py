@@ -1,11 +1,12 @@
 """Run every benchmark; echo their JSON lines and keep a copy in ``bench/out/<UTC time>.jsonl``.
 
-    uv run python bench/run_all.py          # throughput, then latency at 10^4 and 10^6
+    uv run python bench/run_all.py          # throughput, latency at 10^4 and 10^6, then HTTP
     uv run python bench/run_all.py --quick  # smoke run: small counts, 10^4 only
 
 Other options (``--storages``, ``--pg-url``, ``--sqlite-synchronous``, ``--profile DIR``) are
-passed to every benchmark. The exit status is 1 when a benchmark fails, and with ``--strict`` also
-when a figure misses its target.
+passed to every benchmark (``http.py`` reads ``--profile DIR`` as "record py-spy profiles of the
+gunicorn workers", and skips the in-memory storage). The exit status is 1 when a benchmark fails,
+and with ``--strict`` also when a figure misses its target.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ HERE = Path(__file__).resolve().parent
 QUICK = {
     "throughput.py": ["--memory-bookings", "2000", "--db-bookings", "200"],
     "latency.py": ["--sizes", "10000", "--samples", "200", "--find-samples", "50"],
+    "http.py": ["--quick"],
 }
-BENCHMARKS = ("throughput.py", "latency.py")
+BENCHMARKS = ("throughput.py", "latency.py", "http.py")
 
 
 def main() -> int:

@@ -98,6 +98,11 @@ class SqlStorage:
         self._converter = make_converter()
         self._resources: RowCache[Resource] = RowCache()
         self._local = threading.local()
+        # SQLite admits one writer at a time; its busy handler makes waiting writers sleep in
+        # growing steps, so under contention they starve (p99 of seconds, bench/RESULTS.md).
+        # Queueing this process's writers on a lock first keeps the wait short and fair-ish.
+        self._writers = None if self._postgres else threading.Lock()
+        self._writer_wait = busy_timeout * self._attempts
 
     @classmethod
     def from_url(
@@ -152,12 +157,16 @@ class SqlStorage:
                 "a writing unit of work is already open in this thread; pass its transaction "
                 "down instead of opening another"
             )
+        if self._writers is not None and not self._writers.acquire(timeout=self._writer_wait):
+            raise StorageError("the database stayed busy; try again")
         self._local.writing = True
         try:
             with self._unit(readonly=False) as tx:
                 yield tx
         finally:
             self._local.writing = False
+            if self._writers is not None:
+                self._writers.release()
 
     @contextmanager
     def _unit(self, *, readonly: bool) -> Iterator[SqlTransaction]:

@@ -32,8 +32,9 @@ def test_default_parameters_follow_owasp() -> None:
     # needs_rehash reads the parameters without running the (deliberately slow) KDF.
     salt, key = "A" * 22, "A" * 43  # 16 and 32 zero bytes
     hasher = ScryptPasswordHasher()
-    assert not hasher.needs_rehash(f"scrypt$n=32768,r=8,p=3${salt}${key}")
-    assert hasher.needs_rehash(f"scrypt$n=16384,r=8,p=3${salt}${key}")
+    assert not hasher.needs_rehash(f"scrypt$n=8192,r=8,p=10${salt}${key}")
+    # The earlier default (32 MiB a hash) is upgraded at the next sign-in.
+    assert hasher.needs_rehash(f"scrypt$n=32768,r=8,p=3${salt}${key}")
 
 
 @pytest.mark.parametrize("change", [{"n": 32}, {"r": 2}, {"p": 2}, {"key_bytes": 48}])

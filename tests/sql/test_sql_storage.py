@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -150,47 +151,88 @@ def test_unsafe_sqlite_options_are_refused(sqlite_url: str, options: dict[str, o
         SqlStorage.from_url(sqlite_url, **options)  # type: ignore[arg-type]
 
 
+def _raw_writer(sqlite_url: str) -> sqlite3.Connection:
+    """Another program holding SQLite's write lock, outside Reserver's writer queue."""
+    path = sqlite_url.removeprefix("sqlite:///")
+    connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    connection.execute("BEGIN IMMEDIATE")
+    return connection
+
+
 def test_a_writing_unit_takes_the_write_lock_at_its_start(sqlite_url: str) -> None:
     """BEGIN IMMEDIATE: a second writer cannot even begin; it never sees "database is locked"."""
-    first = SqlStorage.from_url(sqlite_url)
+    SqlStorage.from_url(sqlite_url).close()
     second = SqlStorage(sa.create_engine(sqlite_url), busy_timeout=0.05, begin_attempts=2)
+    other = _raw_writer(sqlite_url)
     try:
-        with first.transaction(), pytest.raises(StorageError) as info, second.transaction():
+        with pytest.raises(StorageError) as info, second.transaction():
             pass
         assert "locked" in str(info.value)
         assert isinstance(info.value.__cause__, sa.exc.OperationalError)  # chained, not raised
         assert isinstance(info.value.__cause__.orig, sqlite3.OperationalError)
-        with second.transaction() as tx:  # free again once the first unit ended
+        other.execute("COMMIT")
+        with second.transaction() as tx:  # free again once the other writer ended
             tx.resources.add(make_resource())
     finally:
-        first.close()
+        other.close()
         second.close()
 
 
 def test_a_busy_database_is_retried_until_the_writer_is_done(sqlite_url: str) -> None:
-    first = SqlStorage.from_url(sqlite_url)
+    SqlStorage.from_url(sqlite_url).close()
     second = SqlStorage(sa.create_engine(sqlite_url), busy_timeout=0.05, begin_attempts=5)
-    locked, refused_once = threading.Event(), threading.Event()
+    refused_once = threading.Event()
     resource = make_resource()
 
     @sa.event.listens_for(second.engine, "handle_error")
     def on_error(context: sa.engine.ExceptionContext) -> None:
         refused_once.set()  # the second writer's BEGIN IMMEDIATE timed out once
 
-    def hold_the_lock_until_refused() -> None:
-        with first.transaction() as tx:
-            tx.resources.add(resource)
-            locked.set()
-            refused_once.wait(timeout=30)
+    other = _raw_writer(sqlite_url)
 
-    holder = threading.Thread(target=hold_the_lock_until_refused)
+    def release_when_refused() -> None:
+        refused_once.wait(timeout=30)
+        other.execute("COMMIT")
+
+    holder = threading.Thread(target=release_when_refused)
     holder.start()
     try:
-        assert locked.wait(timeout=30)
         with second.transaction() as tx:
-            assert tx.resources.get(resource.id) == resource
+            tx.resources.add(resource)
+        assert refused_once.is_set()
     finally:
         refused_once.set()
+        holder.join(timeout=30)
+        other.close()
+        second.close()
+
+
+def test_writers_queue_instead_of_meeting_in_the_busy_handler(sqlite_url: str) -> None:
+    """Two storages on one file (as two processes): the second waits its turn, never busy."""
+    first = SqlStorage.from_url(sqlite_url)
+    # A busy timeout far shorter than the first unit: without the queue, BEGIN IMMEDIATE would
+    # time out (handle_error) and be retried; with it, the second writer waits its turn.
+    second = SqlStorage(sa.create_engine(sqlite_url), busy_timeout=0.05, begin_attempts=20)
+    busy: list[BaseException] = []
+    sa.event.listen(
+        second.engine, "handle_error", lambda context: busy.append(context.original_exception)
+    )
+    started = threading.Event()
+
+    def hold_a_while() -> None:
+        with first.transaction() as tx:
+            tx.resources.add(make_resource())
+            started.set()
+            time.sleep(0.3)
+
+    holder = threading.Thread(target=hold_a_while)
+    holder.start()
+    try:
+        assert started.wait(timeout=30)
+        with second.transaction() as tx:
+            tx.resources.add(make_resource())
+        assert busy == [], "the second writer reached SQLite's busy handler"
+    finally:
         holder.join(timeout=30)
         first.close()
         second.close()

@@ -6,7 +6,7 @@ import random
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -29,6 +29,7 @@ from reserver.sql.reservations import (
 from reserver.sql.resources import SqlGroupRepository, SqlResourceRepository
 from reserver.sql.schedules import SqlBlackoutRepository, SqlHoursRepository
 from reserver.sql.schema import migrate as migrate_schema
+from reserver.sql.writers import WriterQueue
 
 if TYPE_CHECKING:
     from reserver.core.ports import Storage, Transaction
@@ -98,11 +99,11 @@ class SqlStorage:
         self._converter = make_converter()
         self._resources: RowCache[Resource] = RowCache()
         self._local = threading.local()
-        # SQLite admits one writer at a time; its busy handler makes waiting writers sleep in
-        # growing steps, so under contention they starve (p99 of seconds, bench/RESULTS.md).
-        # Queueing this process's writers on a lock first keeps the wait short and fair-ish.
-        self._writers = None if self._postgres else threading.Lock()
-        self._writer_wait = busy_timeout * self._attempts
+        self._writers = (
+            None
+            if self._postgres
+            else WriterQueue(engine.url.database, busy_timeout * self._attempts)
+        )
 
     @classmethod
     def from_url(
@@ -157,16 +158,15 @@ class SqlStorage:
                 "a writing unit of work is already open in this thread; pass its transaction "
                 "down instead of opening another"
             )
-        if self._writers is not None and not self._writers.acquire(timeout=self._writer_wait):
-            raise StorageError("the database stayed busy; try again")
         self._local.writing = True
         try:
-            with self._unit(readonly=False) as tx:
+            with (
+                self._writers.turn() if self._writers else nullcontext(),
+                self._unit(readonly=False) as tx,
+            ):
                 yield tx
         finally:
             self._local.writing = False
-            if self._writers is not None:
-                self._writers.release()
 
     @contextmanager
     def _unit(self, *, readonly: bool) -> Iterator[SqlTransaction]:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable, Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from reserver.core.errors import PermissionDeniedError, ValidationError
+import attrs
+
+from reserver.core.errors import AuthenticationError, PermissionDeniedError, ValidationError
+from reserver.core.identity import totp
 from reserver.core.identity.commands import UserDraft
 from reserver.core.identity.models import Preferences, User
 from reserver.core.identity.passwords import PasswordPolicy
@@ -49,6 +52,22 @@ class IdentityKit:
         self.throttle = LoginThrottle(settings)
         self._dummy: str | None = None
         self._dummy_lock = threading.Lock()
+
+    def spend_totp(self, tx: Transaction, current: User, code: str, now: datetime) -> User:
+        """Accept a TOTP ``code`` of ``current`` once (replay guard); return the stored user.
+
+        Raises:
+            AuthenticationError: the code is wrong, or its time step was already used.
+        """
+        secret = self.sealer.unseal(current.totp_sealed or "")
+        step = None
+        if secret is not None:
+            step = totp.matching_step(secret, code, now, current.totp_last_step)
+        if step is None:
+            raise AuthenticationError("the code is wrong or used")
+        spent = attrs.evolve(current, totp_last_step=step, version=current.version + 1)
+        tx.identity.users.update(spent, expected_version=current.version)
+        return spent
 
     def dummy_hash(self) -> str:
         """A hash to verify against when the user is unknown, so timing tells nothing."""

@@ -138,15 +138,7 @@ class MfaService:
             if tx.identity.mfa.use(user.id, totp.backup_digest(user.id, code), self._ctx.now()):
                 return current
             raise AuthenticationError("the code is wrong or used")
-        secret = self._kit.sealer.unseal(current.totp_sealed or "")
-        step = None
-        if secret is not None:
-            step = totp.matching_step(secret, code, self._ctx.now(), current.totp_last_step)
-        if step is None:
-            raise AuthenticationError("the code is wrong or used")
-        spent = attrs.evolve(current, totp_last_step=step, version=current.version + 1)
-        tx.identity.users.update(spent, expected_version=current.version)
-        return spent
+        return self._kit.spend_totp(tx, current, code, self._ctx.now())
 
     @staticmethod
     def _store_codes(tx: Transaction, user: User, codes: tuple[str, ...]) -> None:

@@ -115,14 +115,7 @@ class SessionService:
                 raise AuthenticationError("the code is wrong or used")
             return tx.identity.mfa.remaining(user.id)
         current = tx.identity.users.get(user.id)
-        secret = self._kit.sealer.unseal(current.totp_sealed or "")
-        step = None
-        if secret is not None:
-            step = totp.matching_step(secret, code, self._ctx.now(), current.totp_last_step)
-        if step is None:
-            raise AuthenticationError("the code is wrong or used")
-        changed = attrs.evolve(current, totp_last_step=step, version=current.version + 1)
-        tx.identity.users.update(changed, expected_version=current.version)
+        self._kit.spend_totp(tx, current, code, self._ctx.now())
         return None
 
     def _throttled(

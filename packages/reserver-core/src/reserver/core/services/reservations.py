@@ -111,7 +111,7 @@ class ReservationService:
             ]
             pipeline.refuse_any(pipeline.evaluate(tx, candidates, holder, now), "the booking")
             made = tuple(
-                self._insert(tx, principal, c, holder, title, notes, booking_id=booking_id)
+                self.insert(tx, principal, c, holder, title, notes, booking_id=booking_id)
                 for c in candidates
             )
             return Booking(booking_id or BookingId(made[0].id), made)
@@ -135,7 +135,7 @@ class ReservationService:
             found = self._alternatives.for_refusal(resource_ids, span, principal)
             raise ConflictError(str(exc), violations=exc.violations, alternatives=found) from exc
 
-    def _insert(
+    def insert(
         self,
         tx: Transaction,
         principal: Principal,
@@ -145,6 +145,7 @@ class ReservationService:
         notes: str,
         **links: object,
     ) -> Reservation:
+        """Store one reservation that passed the pipeline, with its history and event."""
         now = self._ctx.now()
         approval = candidate.rules.policy.requires_approval and not may_approve(
             tx, principal, candidate.resource_id
@@ -168,19 +169,6 @@ class ReservationService:
         self._history(tx, principal, reservation, HistoryAction.CREATED, ())
         self._ctx.emit(tx, ReservationCreated, principal.id, reservation=reservation)
         return reservation
-
-    def insert(
-        self,
-        tx: Transaction,
-        principal: Principal,
-        candidate: Candidate,
-        holder: UserId,
-        title: str,
-        notes: str,
-        **links: object,
-    ) -> Reservation:
-        """Store one reservation that passed the pipeline, with its history and event."""
-        return self._insert(tx, principal, candidate, holder, title, notes, **links)
 
     def _history(
         self,

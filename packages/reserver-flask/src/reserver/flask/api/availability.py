@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 from reserver.core.errors import ValidationError
-from reserver.core.ids import GroupId, ResourceId
+from reserver.core.ids import ResourceId
 from reserver.core.principals import Principal
-from reserver.core.queries import PageRequest, ResourceQuery
+from reserver.core.queries import PageRequest
 from reserver.core.services.availability import FoundResource
 from reserver.core.spans import TimeSpan
+from reserver.flask.api.inputs import resource_query
 from reserver.flask.api.messages import FindQuery, NextQuery, NextSlot, SlotQuery, WindowQuery
 from reserver.flask.api.routing import Api
 from reserver.flask.services import core
@@ -86,15 +87,7 @@ def find_free(principal: Principal, query: FindQuery) -> list[FoundResource]:
     """
     return core().availability.find(
         principal,
-        ResourceQuery(
-            tags_all=frozenset(query.tags),
-            group_ids=frozenset(GroupId(g) for g in query.group_id) or None,
-            min_capacity=query.min_capacity,
-            features_all=frozenset(query.features),
-            location=query.location,
-            kind=query.kind,
-            text=query.q,
-        ),
+        resource_query(query),
         span=_span(query.start, query.end),
         duration=None if query.duration is None else _minutes(query.duration, "duration"),
         window=_span(query.window_start, query.window_end),

@@ -19,6 +19,8 @@ from werkzeug.exceptions import PreconditionFailed, PreconditionRequired, Unsupp
 
 from flask import request
 from reserver.core.errors import ValidationError
+from reserver.core.ids import GroupId
+from reserver.core.queries import ResourceQuery
 from reserver.core.serialization import structure
 from reserver.flask.services import current_services
 
@@ -155,3 +157,36 @@ def if_match_version() -> int:
     if tag.startswith('"') and tag.endswith('"') and tag[1:-1].isdigit() and len(tag) < 20:
         return int(tag[1:-1])
     raise PreconditionFailed(f"If-Match {header[:40]!r} does not match the current ETag")
+
+
+class _ResourceFilters(typing.Protocol):
+    """The resource filters that listing and finding share in their query strings."""
+
+    @property
+    def tags(self) -> typing.Sequence[str]: ...
+    @property
+    def group_id(self) -> typing.Sequence[str]: ...
+    @property
+    def min_capacity(self) -> int | None: ...
+    @property
+    def features(self) -> typing.Sequence[str]: ...
+    @property
+    def location(self) -> str | None: ...
+    @property
+    def kind(self) -> str | None: ...
+    @property
+    def q(self) -> str | None: ...
+
+
+def resource_query(filters: _ResourceFilters, **extra: Any) -> ResourceQuery:
+    """Translate query-string filters into the core's ``ResourceQuery``."""
+    return ResourceQuery(
+        tags_all=frozenset(filters.tags),
+        group_ids=frozenset(GroupId(g) for g in filters.group_id) or None,
+        min_capacity=filters.min_capacity,
+        features_all=frozenset(filters.features),
+        location=filters.location,
+        kind=filters.kind,
+        text=filters.q,
+        **extra,
+    )

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from reserver.core.commands import ResourceDraft, ResourcePatch
-from reserver.core.ids import GroupId, ResourceId
+from reserver.core.ids import ResourceId
 from reserver.core.models import Resource
 from reserver.core.principals import Principal
-from reserver.core.queries import Page, PageRequest, ResourceQuery
+from reserver.core.queries import Page, PageRequest
+from reserver.flask.api.inputs import resource_query
 from reserver.flask.api.messages import (
     ResourceListQuery,
     RetireQuery,
@@ -29,15 +30,9 @@ def list_resources(principal: Principal, query: ResourceListQuery) -> Page[Resou
     """
     return core().resources.list(
         principal,
-        ResourceQuery(
+        resource_query(
+            query,
             statuses=frozenset(query.status) or None,
-            tags_all=frozenset(query.tags),
-            group_ids=frozenset(GroupId(g) for g in query.group_id) or None,
-            min_capacity=query.min_capacity,
-            features_all=frozenset(query.features),
-            location=query.location,
-            kind=query.kind,
-            text=query.q,
             include_retired=query.include_retired,
         ),
         PageRequest(query.limit, query.cursor),

@@ -12,6 +12,7 @@ from alembic.runtime.migration import MigrationContext
 
 from reserver.sql import SqlStorage, alembic_config, metadata, migrate
 from reserver.sql.schema import VERSION_TABLE
+from reserver.sql.tables import CONFIG_TABLES
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -55,7 +56,8 @@ def test_the_migrations_install_the_database_wall(url: str, engine: sa.Engine) -
             found = connection.scalars(
                 sa.text("SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name")
             ).all()
-            assert found == ["reservations_no_overlap_insert", "reservations_no_overlap_update"]
+            wall = [name for name in found if name.startswith("reservations_")]
+            assert wall == ["reservations_no_overlap_insert", "reservations_no_overlap_update"]
         else:
             found = connection.scalars(
                 sa.text("SELECT conname FROM pg_constraint WHERE contype = 'x'")
@@ -73,7 +75,7 @@ def test_migrating_twice_changes_nothing(url: str, engine: sa.Engine) -> None:
     assert differences(engine) == []
     with engine.connect() as connection:
         versions = connection.scalars(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).all()
-    assert versions == ["0002"]
+    assert versions == ["0003"]
 
 
 def test_downgrade_to_base_removes_everything(url: str, engine: sa.Engine) -> None:
@@ -91,3 +93,45 @@ def test_from_url_without_migrate_leaves_the_database_alone(url: str, engine: sa
     storage = SqlStorage.from_url(url, migrate=False)
     storage.close()
     assert table_names(engine) == set()
+
+
+def test_every_configuration_table_bumps_the_generation_on_each_kind_of_write(
+    url: str, engine: sa.Engine
+) -> None:
+    migrate(url)
+
+    def generation() -> int:
+        with engine.connect() as connection:
+            return int(connection.scalar(sa.text("SELECT generation FROM config_generation")))
+
+    writes = {
+        "groups": (
+            "INSERT INTO groups (id, name, kind, parent_id, path, timezone, policy) "
+            "VALUES ('g1', 'G', 'site', NULL, '[]', NULL, NULL)",
+            "UPDATE groups SET name = 'H'",
+            "DELETE FROM groups",
+        ),
+        "hours": (
+            "INSERT INTO hours (scope_kind, scope_id, hours) VALUES ('global', '', '{}')",
+            "UPDATE hours SET hours = '[]'",
+            "DELETE FROM hours",
+        ),
+    }
+    for table in CONFIG_TABLES:
+        with engine.connect() as connection:
+            trigger_count = connection.scalar(
+                sa.text(
+                    "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = :t"
+                    if engine.dialect.name == "sqlite"
+                    else "SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+                    "WHERE c.relname = :t AND NOT t.tgisinternal"
+                ),
+                {"t": table},
+            )
+        assert trigger_count == (3 if engine.dialect.name == "sqlite" else 1), table
+    for statements in writes.values():
+        for statement in statements:
+            before = generation()
+            with engine.begin() as connection:
+                connection.execute(sa.text(statement))
+            assert generation() > before, statement

@@ -2,19 +2,42 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Generic, TypeVar
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+import attrs
 import sqlalchemy as sa
 from cattrs.preconf.json import JsonConverter
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.sql.base import Executable
+from sqlalchemy.sql.dml import UpdateBase
 
+from reserver.core.errors import StorageError
 from reserver.core.models import Reservation, Resource
+from reserver.sql.config_cache import ConfigCache
 from reserver.sql.engine import READONLY
 from reserver.sql.errors import translate
+from reserver.sql.tables import CONFIG_TABLES, config_generation
+
+if TYPE_CHECKING:
+    import psycopg
 
 T = TypeVar("T")
+
+_GENERATION = sa.select(config_generation.c.generation).where(config_generation.c.id == 1)
+_PG_GENERATION = "SELECT generation FROM config_generation WHERE id = 1"
+
+
+@attrs.frozen
+class _Deferred:
+    statement: Executable
+    parameters: Mapping[str, Any]
+    subject: str
+
+
+def _writes_config(statement: Executable) -> bool:
+    table = getattr(statement, "table", None) if isinstance(statement, UpdateBase) else None
+    return getattr(table, "name", None) in CONFIG_TABLES
 
 
 class RowCache(Generic[T]):
@@ -48,6 +71,7 @@ class Db:
         connection: sa.Connection,
         converter: JsonConverter,
         resources: RowCache[Resource] | None = None,
+        config: ConfigCache | None = None,
     ) -> None:
         self.connection = connection
         self.converter = converter
@@ -57,6 +81,12 @@ class Db:
         # Whether the unit may have changed anything or failed a statement: only a unit that
         # ran nothing but successful queries may end with COMMIT when it raises (see storage).
         self.dirty = False
+        self._config = config
+        self._generation: int | None = None
+        # Set by this unit's first write to a configuration table: from then on its reads of
+        # them bypass the shared cache, which must never see uncommitted configuration.
+        self._config_written = False
+        self._deferred: list[_Deferred] = []
 
     def execute(
         self,
@@ -67,8 +97,11 @@ class Db:
         reservation: Reservation | None = None,
     ) -> sa.CursorResult[Any]:
         """Run ``statement``; ``subject`` and ``reservation`` name what is at stake in errors."""
+        if self._deferred:
+            self._flush()
         if not isinstance(statement, sa.Select):
             self.dirty = True
+            self._config_written = self._config_written or _writes_config(statement)
         try:
             return self.connection.execute(statement, parameters)
         except sa_exc.SQLAlchemyError as exc:
@@ -83,11 +116,7 @@ class Db:
         subject: str,
     ) -> Sequence[sa.Row[Any]]:
         """Run a query (with bound ``params``) and fetch every row."""
-        try:
-            return self.connection.execute(statement, params).all()
-        except sa_exc.SQLAlchemyError as exc:
-            self.dirty = True
-            raise translate(exc, subject=subject) from exc
+        return self.execute(statement, params, subject=subject).all()
 
     def first(
         self,
@@ -97,8 +126,87 @@ class Db:
         subject: str,
     ) -> sa.Row[Any] | None:
         """Run a query (with bound ``params``) and fetch its first row, if any."""
+        return self.execute(statement, params, subject=subject).first()
+
+    def defer(self, statement: Executable, parameters: Mapping[str, Any], *, subject: str) -> None:
+        """Queue a write whose outcome nothing in this unit reads (an append of a fresh row).
+
+        It runs before this unit's next statement, or at ``commit``, where PostgreSQL gets
+        every queued write and the COMMIT in one round trip (psycopg's pipeline mode). An
+        error surfaces there, translated as ``execute`` translates it.
+        """
+        self.dirty = True
+        self._deferred.append(_Deferred(statement, parameters, subject))
+
+    def commit(self) -> None:
+        """Run the queued writes, then commit the unit of work."""
+        self._flush(commit=True)
+
+    def _flush(self, *, commit: bool = False) -> None:
+        deferred, self._deferred = self._deferred, []
+        subject = "the unit of work"
         try:
-            return self.connection.execute(statement, params).first()
+            if self.postgres and deferred:
+                with self._driver().pipeline():
+                    for write in deferred:
+                        subject = write.subject
+                        self.connection.execute(write.statement, write.parameters)
+                    if commit:
+                        self.connection.commit()
+                return
+            for write in deferred:
+                subject = write.subject
+                self.connection.execute(write.statement, write.parameters)
+            if commit:
+                subject = "the unit of work"
+                self.connection.commit()
         except sa_exc.SQLAlchemyError as exc:
             self.dirty = True
             raise translate(exc, subject=subject) from exc
+
+    def cached(self, key: Hashable, load: Callable[[], T]) -> T:
+        """Return ``load()``, a read of configuration tables only, through the shared cache.
+
+        ``key`` must name the read completely (its kind and every argument); ``load``'s value
+        must be immutable. See ``reserver.sql.config_cache`` for when the cache is bypassed.
+        """
+        if self._config is None or self._config_written:
+            return load()
+        if self._generation is None:
+            self._generation = self._read_generation()
+        return self._config.get(self._generation, key, load)
+
+    def _read_generation(self) -> int:
+        if self._deferred:
+            self._flush()
+        if self.postgres:
+            found = self._pg_generation()
+        else:
+            row = self.first(_GENERATION, subject="the configuration generation")
+            found = None if row is None else int(row.generation)
+        if found is None:
+            raise StorageError("the configuration generation row is missing: migrate the database")
+        return found
+
+    def _pg_generation(self) -> int | None:
+        """Read the generation straight through the driver, in pipeline mode.
+
+        psycopg then sends the BEGIN it owes in the same round trip as the query; SQLAlchemy
+        cannot read a result inside a pipeline, so this one query goes around it.
+        """
+        import psycopg
+
+        driver = self._driver()
+        try:
+            with driver.cursor() as cursor:
+                with driver.pipeline():
+                    cursor.execute(_PG_GENERATION, prepare=True)
+                row = cursor.fetchone()
+        except psycopg.Error as exc:
+            self.dirty = True
+            raise StorageError(f"storage failed on the configuration generation: {exc}") from exc
+        return None if row is None else int(row[0])
+
+    def _driver(self) -> psycopg.Connection[Any]:
+        driver: psycopg.Connection[Any] = self.connection.connection.driver_connection  # type: ignore[assignment]
+        return driver

@@ -104,10 +104,18 @@ class SqlGrantRepository:
 
     def for_resource(self, resource_id: ResourceId) -> Sequence[Grant]:
         """Return the resource's grants by (resource, action, subject)."""
-        return self._grants(
-            _GRANTS_OF_RESOURCE,
-            {"resource_id": resource_id},
-            subject=f"the grants of resource {resource_id!r}",
+        # A list of its own for the caller; the cache keeps the tuple.
+        return list(
+            self._db.cached(
+                ("grants", resource_id),
+                lambda: tuple(
+                    self._grants(
+                        _GRANTS_OF_RESOURCE,
+                        {"resource_id": resource_id},
+                        subject=f"the grants of resource {resource_id!r}",
+                    )
+                ),
+            )
         )
 
     def for_subjects(self, subjects: Collection[str]) -> Sequence[Grant]:
@@ -131,6 +139,9 @@ class SqlGrantRepository:
 
     def restricted(self, action: Action) -> frozenset[ResourceId]:
         """Return the ids of the resources with at least one grant of ``action``."""
+        return self._db.cached(("restricted", action), lambda: self._restricted(action))
+
+    def _restricted(self, action: Action) -> frozenset[ResourceId]:
         statement = sa.select(_G.resource_id).where(_G.action == action.value).distinct()
         rows = self._db.rows(statement, subject=f"{action.value!r} grants")
         return frozenset(ResourceId(row.resource_id) for row in rows)

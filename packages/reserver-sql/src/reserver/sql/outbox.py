@@ -17,7 +17,8 @@ from reserver.sql.types import UtcDateTime
 
 _O = outbox.c
 # Built once: building statements per call costs more than running them (bench/RESULTS.md).
-_INSERT = outbox.insert()
+# Inline: no RETURNING of the generated ``seq``, which nothing reads (and a deferred write cannot).
+_INSERT = outbox.insert().inline()
 _MESSAGE_BY_ID = sa.select(outbox).where(_O.id == sa.bindparam("id"))
 
 
@@ -36,7 +37,7 @@ class SqlOutboxRepository:
     def add(self, message: OutboxMessage) -> None:
         """Insert ``message``; a taken id is ``ConflictError``."""
         subject = f"outbox message {message.id!r}"
-        self._db.execute(_INSERT, outbox_values(self._db.converter, message), subject=subject)
+        self._db.defer(_INSERT, outbox_values(self._db.converter, message), subject=subject)
 
     def due(self, now: datetime, limit: int) -> Sequence[OutboxMessage]:
         """Return up to ``limit`` undelivered messages due at ``now``, oldest first.

@@ -48,7 +48,8 @@ _PG_INSERT = (
 )
 _ID_BY_ID = sa.select(_R.id).where(_R.id == sa.bindparam("id"))
 _RESERVATION_BY_ID = sa.select(reservations).where(_R.id == sa.bindparam("id"))
-_HISTORY_INSERT = history.insert()
+# Inline: no RETURNING of the generated ``seq``, which nothing reads (and a deferred write cannot).
+_HISTORY_INSERT = history.insert().inline()
 
 
 def _at(value: datetime) -> sa.BindParameter[datetime]:
@@ -293,7 +294,7 @@ class SqlHistoryRepository:
     def append(self, entry: HistoryEntry) -> None:
         """Append ``entry``."""
         values = history_values(self._db.converter, entry)
-        self._db.execute(_HISTORY_INSERT, values, subject=f"history entry {entry.id!r}")
+        self._db.defer(_HISTORY_INSERT, values, subject=f"history entry {entry.id!r}")
 
     def for_reservation(self, reservation_id: ReservationId) -> Sequence[HistoryEntry]:
         """Return the reservation's history, oldest first; ties keep their append order."""

@@ -101,6 +101,9 @@ class SqlResourceRepository:
 
     def get(self, resource_id: ResourceId) -> Resource:
         """Return the resource, or raise ``NotFoundError``."""
+        return self._db.cached(("resource", resource_id), lambda: self._load(resource_id))
+
+    def _load(self, resource_id: ResourceId) -> Resource:
         subject = f"resource {resource_id!r}"
         row = self._db.first(_RESOURCE_BY_ID, {"id": resource_id}, subject=subject)
         if row is None:
@@ -232,6 +235,9 @@ class SqlGroupRepository:
 
     def get(self, group_id: GroupId) -> Group:
         """Return the group, or raise ``NotFoundError``."""
+        return self._db.cached(("group", group_id), lambda: self._load(group_id))
+
+    def _load(self, group_id: GroupId) -> Group:
         subject = f"group {group_id!r}"
         row = self._db.first(_GROUP_BY_ID, {"id": group_id}, subject=subject)
         if row is None:
@@ -266,7 +272,12 @@ class SqlGroupRepository:
 
     def all(self) -> Sequence[Group]:
         """Return every group, parents before children."""
-        return self._groups(sa.select(groups), subject="groups")
+        # A list of its own for the caller; the cache keeps the tuple.
+        return list(
+            self._db.cached(
+                ("groups",), lambda: tuple(self._groups(sa.select(groups), subject="groups"))
+            )
+        )
 
     def subtree(self, group_id: GroupId) -> Sequence[Group]:
         """Return the group and every group below it; nothing for an unknown group."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from types import MappingProxyType
 
 import sqlalchemy as sa
 
@@ -78,6 +79,9 @@ class SqlHoursRepository:
         """Return the hours of the first of ``scopes`` that has any, in one query."""
         if not scopes:
             return None
+        return self._db.cached(("nearest hours", tuple(scopes)), lambda: self._nearest(scopes))
+
+    def _nearest(self, scopes: Sequence[Scope]) -> WeeklyHours | None:
         rows = self._db.rows(_HOURS_OF_SCOPES, _scope_params(scopes), subject="hours")
         found = {scope_from_row(row): row.hours for row in rows}
         for scope in scopes:
@@ -98,6 +102,9 @@ class SqlHoursRepository:
 
     def all(self) -> Mapping[Scope, WeeklyHours]:
         """Return every scope that has hours of its own."""
+        return self._db.cached(("all hours",), lambda: MappingProxyType(self._all()))
+
+    def _all(self) -> dict[Scope, WeeklyHours]:
         statement = sa.select(hours).order_by(hours.c.scope_kind, hours.c.scope_id)
         return {
             scope_from_row(row): hours_from_json(self._db.converter, row.hours)
@@ -137,5 +144,9 @@ class SqlBlackoutRepository:
         """Return the blackouts of any of ``scopes``."""
         if not scopes:
             return []
+        # A list of its own for the caller; the cache keeps the tuple.
+        return list(self._db.cached(("blackouts", frozenset(scopes)), lambda: self._of(scopes)))
+
+    def _of(self, scopes: Collection[Scope]) -> tuple[Blackout, ...]:
         rows = self._db.rows(_BLACKOUTS_OF_SCOPES, _scope_params(scopes), subject="blackouts")
-        return [blackout_from_row(row) for row in rows]
+        return tuple(blackout_from_row(row) for row in rows)

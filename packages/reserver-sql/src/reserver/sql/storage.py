@@ -16,6 +16,7 @@ from sqlalchemy import exc as sa_exc
 from reserver.core.errors import ReserverError, StorageError
 from reserver.core.models import Resource
 from reserver.core.serialization import make_converter
+from reserver.sql.config_cache import ConfigCache
 from reserver.sql.db import Db, RowCache
 from reserver.sql.engine import READONLY, SqliteSettings, Synchronous, create_engine, prepare_engine
 from reserver.sql.errors import is_busy, translate
@@ -98,6 +99,7 @@ class SqlStorage:
         self._attempts = max(1, begin_attempts)
         self._converter = make_converter()
         self._resources: RowCache[Resource] = RowCache()
+        self._config = ConfigCache()
         self._local = threading.local()
         self._writers = (
             None
@@ -171,7 +173,7 @@ class SqlStorage:
     @contextmanager
     def _unit(self, *, readonly: bool) -> Iterator[SqlTransaction]:
         connection = self._begin(readonly)
-        db = Db(connection, self._converter, self._resources)
+        db = Db(connection, self._converter, self._resources, self._config)
         try:
             yield SqlTransaction(db)
         except BaseException as exc:
@@ -181,10 +183,7 @@ class SqlStorage:
                 _rollback(connection)
             raise
         else:
-            try:
-                connection.commit()
-            except sa_exc.SQLAlchemyError as exc:
-                raise translate(exc, subject="the unit of work") from exc
+            db.commit()
         finally:
             connection.close()
 

@@ -236,3 +236,14 @@ sa.Index(
     sqlite_where=outbox.c.delivered_at.is_(None),
     postgresql_where=outbox.c.delivered_at.is_(None),
 )
+
+# One row whose ``generation`` the database itself bumps (triggers, see migration 0003) in every
+# transaction that writes a table of CONFIG_TABLES: a storage's cache of those tables holds only
+# while the generation it was filled at stands (reserver.sql.config_cache).
+CONFIG_TABLES = ("resources", "groups", "hours", "blackouts", "grants")
+config_generation = sa.Table(
+    "config_generation",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=False),
+    sa.Column("generation", sa.BigInteger(), nullable=False),
+)

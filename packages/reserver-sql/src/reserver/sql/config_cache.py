@@ -1,0 +1,55 @@
+"""Reads of the configuration tables, shared by a storage's units of work while nothing changed.
+
+Every booking reads its resource, the grants on it, the nearest business hours and the
+blackouts above it; all of them change rarely, and each read is a round trip to PostgreSQL.
+The database keeps a generation counter that a trigger bumps in every transaction writing one
+of ``CONFIG_TABLES`` (migration 0003). A unit of work reads the generation once, at its first
+cached read, and uses only entries filled at that same generation:
+
+- a unit that sees a newer generation empties the cache and fills it afresh;
+- a unit that sees an older one (it started before a change another unit has already seen)
+  reads the database and stores nothing;
+- a unit that has written a configuration table itself reads the database from then on and
+  stores nothing: its own writes are not committed, and may never be.
+
+A value stored at generation ``g`` therefore comes from a state at or after ``g``, and is
+dropped as soon as any unit of work sees a later generation. Values must be immutable.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Hashable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class ConfigCache:
+    """Values read from the configuration tables, tagged with one generation."""
+
+    def __init__(self, size: int = 8192) -> None:
+        self._size = size
+        # One tuple, replaced whole: a reader sees a generation and the values filled at it.
+        self._state: tuple[int, dict[Hashable, Any]] = (-1, {})
+        self._lock = threading.Lock()
+
+    def get(self, generation: int, key: Hashable, load: Callable[[], T]) -> T:
+        """Return the value of ``key`` at ``generation``, calling ``load`` on a miss."""
+        current, values = self._state
+        if generation == current and key in values:
+            return values[key]  # type: ignore[no-any-return]
+        value = load()
+        with self._lock:
+            current, values = self._state
+            if generation > current or len(values) >= self._size:
+                values = {}
+                self._state = (max(generation, current), values)
+            if generation >= current:
+                values[key] = value
+        return value
+
+    def clear(self) -> None:
+        """Forget every value (tests, and a database replaced under a running storage)."""
+        with self._lock:
+            self._state = (-1, {})

@@ -1,0 +1,147 @@
+"""The configuration cache: shared reads that never outlive the state they came from."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import attrs
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from reserver.core.ids import ResourceId
+from reserver.core.schedules import Scope, WeeklyHours
+from reserver.core.testing.builders import make_resource, store
+from reserver.sql import SqlStorage
+from reserver.sql.config_cache import ConfigCache
+
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+ROOM = ResourceId("room-1")
+
+
+@pytest.fixture(params=BACKENDS)
+def url(request: pytest.FixtureRequest) -> str:
+    return str(request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url"))
+
+
+@pytest.fixture
+def storages(url: str) -> Iterator[tuple[SqlStorage, SqlStorage]]:
+    """Two storages on one database: two processes of one deployment."""
+    first = SqlStorage.from_url(url)
+    second = SqlStorage.from_url(url, migrate=False)
+    store(first, make_resource(id=ROOM, name="Room one"))
+    yield first, second
+    first.close()
+    second.close()
+
+
+def name_of(storage: SqlStorage, resource_id: ResourceId = ROOM) -> str:
+    with storage.transaction(readonly=True) as tx:
+        return tx.resources.get(resource_id).name
+
+
+def rename(storage: SqlStorage, name: str, resource_id: ResourceId = ROOM) -> None:
+    with storage.transaction() as tx:
+        resource = tx.resources.get(resource_id)
+        tx.resources.update(
+            attrs.evolve(resource, name=name, version=resource.version + 1),
+            expected_version=resource.version,
+        )
+
+
+def statements(storage: SqlStorage) -> list[str]:
+    """Record the statements ``storage`` runs from now on."""
+    seen: list[str] = []
+
+    @event.listens_for(storage.engine, "before_cursor_execute")
+    def record(*args: object) -> None:
+        seen.append(" ".join(str(args[2]).split()))
+
+    return seen
+
+
+def test_a_second_read_of_the_same_configuration_asks_the_database_only_for_the_generation(
+    storages: tuple[SqlStorage, SqlStorage],
+) -> None:
+    first, _ = storages
+    name_of(first)
+    seen = statements(first)
+    assert name_of(first) == "Room one"
+    queries = [s for s in seen if s.startswith("SELECT")]
+    # PostgreSQL reads the generation through the driver, unseen by SQLAlchemy's events.
+    expected = [] if first.engine.dialect.name == "postgresql" else ["FROM config_generation"]
+    assert [q[q.index("FROM") :].split(" WHERE")[0] for q in queries] == expected
+
+
+def test_a_change_through_another_storage_is_seen_at_once(
+    storages: tuple[SqlStorage, SqlStorage],
+) -> None:
+    first, second = storages
+    assert name_of(first) == name_of(second) == "Room one"
+    rename(second, "Room uno")
+    assert name_of(first) == "Room uno"
+
+
+def test_a_change_by_hand_bypassing_reserver_is_seen_at_once(
+    storages: tuple[SqlStorage, SqlStorage],
+) -> None:
+    first, _ = storages
+    assert name_of(first) == "Room one"
+    with first.engine.begin() as connection:
+        connection.execute(
+            sa.text("UPDATE resources SET name = 'By hand' WHERE id = :id"), {"id": ROOM}
+        )
+    assert name_of(first) == "By hand"
+
+
+def test_a_unit_sees_its_own_uncommitted_change_and_nobody_keeps_it_after_a_rollback(
+    storages: tuple[SqlStorage, SqlStorage],
+) -> None:
+    first, second = storages
+    assert name_of(first) == "Room one"
+    with pytest.raises(RuntimeError), first.transaction() as tx:  # noqa: PT012
+        resource = tx.resources.get(ROOM)
+        changed = attrs.evolve(resource, name="Never", version=resource.version + 1)
+        tx.resources.update(changed, expected_version=resource.version)
+        assert tx.resources.get(ROOM).name == "Never"
+        raise RuntimeError("roll back")
+    assert name_of(first) == name_of(second) == "Room one"
+
+
+def test_hours_and_blackouts_follow_their_tables(storages: tuple[SqlStorage, SqlStorage]) -> None:
+    first, second = storages
+    scopes = [Scope.resource(ROOM), Scope.everywhere()]
+    with first.transaction(readonly=True) as tx:
+        assert tx.hours.nearest(scopes) is None
+    weekly = WeeklyHours.always_open()
+    with second.transaction() as tx:
+        tx.hours.put(Scope.everywhere(), weekly)
+    with first.transaction(readonly=True) as tx:
+        assert tx.hours.nearest(scopes) == weekly
+    with second.transaction() as tx:
+        tx.hours.delete(Scope.everywhere())
+    with first.transaction(readonly=True) as tx:
+        assert tx.hours.nearest(scopes) is None
+
+
+def test_a_reader_of_an_older_generation_stores_nothing() -> None:
+    cache = ConfigCache()
+    assert cache.get(5, "k", lambda: "at five") == "at five"
+    assert cache.get(6, "k", lambda: "at six") == "at six"
+    assert cache.get(5, "k", lambda: "older") == "older"  # a unit that started before 6
+    assert cache.get(6, "k", lambda: "missed") == "at six"
+    assert cache.get(7, "k", lambda: "at seven") == "at seven"
+
+
+def test_the_cache_starts_afresh_when_full() -> None:
+    cache = ConfigCache(size=2)
+    for key in "abc":
+        cache.get(1, key, lambda key=key: key.upper())
+    loads: list[str] = []
+
+    def load(key: str) -> str:
+        loads.append(key)
+        return key.upper()
+
+    assert [cache.get(1, key, lambda key=key: load(key)) for key in "abc"] == ["A", "B", "C"]
+    assert loads  # something was evicted: the cache stayed within its size

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 import sqlalchemy as sa
@@ -112,13 +113,17 @@ class SqlResourceRepository:
 
     def get_many(self, resource_ids: Collection[ResourceId]) -> Sequence[Resource]:
         """Return the resources that exist among ``resource_ids``, in the order given."""
-        wanted = list(dict.fromkeys(resource_ids))
+        wanted = tuple(dict.fromkeys(resource_ids))
         if not wanted:
             return []
+        # A list of its own for the caller; the cache keeps the tuple.
+        return list(self._db.cached(("resources", wanted), lambda: self._load_many(wanted)))
+
+    def _load_many(self, wanted: Sequence[ResourceId]) -> tuple[Resource, ...]:
         statement = sa.select(resources).where(_R.id.in_(wanted))
         rows = self._db.rows(statement, subject="resources")
         found = {row.id: self._decode(row) for row in rows}
-        return [found[i] for i in wanted if i in found]
+        return tuple(found[i] for i in wanted if i in found)
 
     def _decode(self, row: sa.Row[Any]) -> Resource:
         return self._db.resources.decode(row, self._build)
@@ -158,6 +163,9 @@ class SqlResourceRepository:
 
     def find(self, query: ResourceQuery, page: PageRequest) -> Page[Resource]:
         """Return one page of the resources matching ``query``, by case-folded name then id."""
+        return self._db.cached(("find resources", query, page), lambda: self._find(query, page))
+
+    def _find(self, query: ResourceQuery, page: PageRequest) -> Page[Resource]:
         statement = sa.select(resources).where(*resource_filters(query))
         if page.cursor is not None:
             name_key, resource_id = decode_cursor(page.cursor, 2)
@@ -172,6 +180,10 @@ class SqlResourceRepository:
 
     def tag_counts(self) -> Mapping[str, int]:
         """Return how many resources, retired ones included, carry each tag."""
+        # A dict of its own for the caller; the cache keeps a read-only view.
+        return dict(self._db.cached(("tag counts",), lambda: MappingProxyType(self._tag_counts())))
+
+    def _tag_counts(self) -> dict[str, int]:
         statement = (
             sa.select(resource_tags.c.tag, sa.func.count().label("n"))
             .group_by(resource_tags.c.tag)

@@ -102,7 +102,8 @@ class SqlHoursRepository:
 
     def all(self) -> Mapping[Scope, WeeklyHours]:
         """Return every scope that has hours of its own."""
-        return self._db.cached(("all hours",), lambda: MappingProxyType(self._all()))
+        # A dict of its own for the caller; the cache keeps a read-only view.
+        return dict(self._db.cached(("all hours",), lambda: MappingProxyType(self._all())))
 
     def _all(self) -> dict[Scope, WeeklyHours]:
         statement = sa.select(hours).order_by(hours.c.scope_kind, hours.c.scope_id)

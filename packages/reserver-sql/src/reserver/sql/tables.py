@@ -240,7 +240,16 @@ sa.Index(
 # One row whose ``generation`` the database itself bumps (triggers, see migration 0003) in every
 # transaction that writes a table of CONFIG_TABLES: a storage's cache of those tables holds only
 # while the generation it was filled at stands (reserver.sql.config_cache).
-CONFIG_TABLES = ("resources", "groups", "hours", "blackouts", "grants")
+CONFIG_TABLES = (
+    "resources",
+    "resource_tags",
+    "resource_features",
+    "groups",
+    "group_ancestors",
+    "hours",
+    "blackouts",
+    "grants",
+)
 config_generation = sa.Table(
     "config_generation",
     metadata,

@@ -1,10 +1,10 @@
 """The configuration generation: a counter the database bumps whenever configuration changes.
 
-Resources, groups, business hours, blackouts and grants are read by every booking and change
-rarely. A storage caches what it read of them, tagged with the generation it read first in the
-same unit of work; a trigger on each of those tables bumps the generation in every transaction
-that writes one, whatever wrote it (any process, or SQL by hand), so a cached read never
-outlives the state it came from.
+Resources (with their tags and features), groups (with their ancestry), business hours,
+blackouts and grants are read by every booking and change rarely. A storage caches what it read
+of them, tagged with the generation it read first in the same unit of work; a trigger on each
+of those tables bumps the generation in every transaction that writes one, whatever wrote it
+(any process, or SQL by hand), so a cached read never outlives the state it came from.
 
 Revision ID: 0003
 Revises: 0002
@@ -21,7 +21,16 @@ down_revision = "0002"
 branch_labels = None
 depends_on = None
 
-TABLES = ("resources", "groups", "hours", "blackouts", "grants")
+TABLES = (
+    "resources",
+    "resource_tags",
+    "resource_features",
+    "groups",
+    "group_ancestors",
+    "hours",
+    "blackouts",
+    "grants",
+)
 
 PG_FUNCTION = """
 CREATE FUNCTION reserver_bump_config_generation() RETURNS trigger LANGUAGE plpgsql AS $$

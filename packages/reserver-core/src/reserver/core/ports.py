@@ -100,8 +100,11 @@ class ReservationRepository(Protocol):
     - ``held_by`` returns ``holder``'s blocking reservations that overlap ``span`` (quotas).
     - ``find`` filters, sorts (start, then id) and paginates on the storage's side;
       ``overlapping`` and ``held_by`` compare the span, ``blocking_overlaps`` the block.
-    - A ``ConflictError`` from ``add`` or ``update`` leaves the unit of work usable (series
-      that skip conflicting occurrences rely on it).
+    - ``add`` refuses an overlapping blocking reservation or a taken id with ``ConflictError``
+      at the latest when the unit of work ends (an adapter may send the insert with its
+      COMMIT); the whole unit is then undone. The core checks overlaps before it adds, so
+      this wall only stops a lost race. A ``ConflictError`` from ``update`` comes at once
+      and leaves the unit of work usable.
     """
 
     def add(self, reservation: Reservation) -> None: ...

@@ -33,6 +33,20 @@ class _Deferred:
     statement: Executable
     parameters: Mapping[str, Any]
     subject: str
+    reservation: Reservation | None = None
+
+
+def _culprit(exc: Exception, deferred: Sequence[_Deferred]) -> _Deferred:
+    """The queued write a pipeline's error is about.
+
+    That is the reservation whose key the error names (PostgreSQL reports the conflicting
+    key), else the first reservation, else the first write.
+    """
+    orig = getattr(exc, "orig", exc)
+    detail = getattr(getattr(orig, "diag", None), "message_detail", None) or ""
+    booked = [write for write in deferred if write.reservation is not None]
+    named = [w for w in booked if w.reservation and f"({w.reservation.resource_id}, " in detail]
+    return (named or booked or list(deferred))[0]
 
 
 def _writes_config(statement: Executable) -> bool:
@@ -128,15 +142,22 @@ class Db:
         """Run a query (with bound ``params``) and fetch its first row, if any."""
         return self.execute(statement, params, subject=subject).first()
 
-    def defer(self, statement: Executable, parameters: Mapping[str, Any], *, subject: str) -> None:
-        """Queue a write whose outcome nothing in this unit reads (an append of a fresh row).
+    def defer(
+        self,
+        statement: Executable,
+        parameters: Mapping[str, Any],
+        *,
+        subject: str,
+        reservation: Reservation | None = None,
+    ) -> None:
+        """Queue an insert whose outcome nothing in this unit reads before it ends.
 
         It runs before this unit's next statement, or at ``commit``, where PostgreSQL gets
         every queued write and the COMMIT in one round trip (psycopg's pipeline mode). An
         error surfaces there, translated as ``execute`` translates it.
         """
         self.dirty = True
-        self._deferred.append(_Deferred(statement, parameters, subject))
+        self._deferred.append(_Deferred(statement, parameters, subject, reservation))
 
     def commit(self) -> None:
         """Run the queued writes, then commit the unit of work."""
@@ -144,25 +165,46 @@ class Db:
 
     def _flush(self, *, commit: bool = False) -> None:
         deferred, self._deferred = self._deferred, []
-        subject = "the unit of work"
+        if self.postgres and deferred:
+            self._flush_pipeline(deferred, commit=commit)
+            return
+        for write in deferred:
+            try:
+                self.connection.execute(write.statement, write.parameters)
+            except sa_exc.SQLAlchemyError as exc:
+                self.dirty = True
+                raise translate(exc, subject=write.subject, reservation=write.reservation) from exc
+        if commit:
+            try:
+                self.connection.commit()
+            except sa_exc.SQLAlchemyError as exc:
+                raise translate(exc, subject="the unit of work") from exc
+
+    def _flush_pipeline(self, deferred: Sequence[_Deferred], *, commit: bool) -> None:
+        import psycopg
+
+        failure: Exception | None = None
         try:
-            if self.postgres and deferred:
-                with self._driver().pipeline():
+            with self._driver().pipeline():
+                # Caught inside: raised through the block, psycopg would log the pipeline's
+                # own "aborted" error at its end as a warning.
+                try:
                     for write in deferred:
-                        subject = write.subject
                         self.connection.execute(write.statement, write.parameters)
                     if commit:
                         self.connection.commit()
-                return
-            for write in deferred:
-                subject = write.subject
-                self.connection.execute(write.statement, write.parameters)
-            if commit:
-                subject = "the unit of work"
-                self.connection.commit()
-        except sa_exc.SQLAlchemyError as exc:
+                except sa_exc.SQLAlchemyError as exc:
+                    failure = exc
+        except psycopg.Error as exc:
+            # The block ran clean; the error came with the results, at the pipeline's end.
+            failure = failure or exc
+        if failure is not None:
+            # Errors arrive at the pipeline's end: find the write they are about.
             self.dirty = True
-            raise translate(exc, subject=subject) from exc
+            write = _culprit(failure, deferred)
+            raise translate(
+                failure, subject=write.subject, reservation=write.reservation
+            ) from failure
 
     def cached(self, key: Hashable, load: Callable[[], T]) -> T:
         """Return ``load()``, a read of configuration tables only, through the shared cache.

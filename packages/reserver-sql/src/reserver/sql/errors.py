@@ -50,16 +50,17 @@ def is_busy(exc: BaseException) -> bool:
 
 
 def translate(
-    exc: sa_exc.SQLAlchemyError, *, subject: str, reservation: Reservation | None = None
+    exc: Exception, *, subject: str, reservation: Reservation | None = None
 ) -> ReserverError:
     """Return the Reserver error that stands for ``exc``; ``subject`` names the object at stake.
 
     An overlap refused by the database (PostgreSQL's exclusion constraint, the SQLite trigger)
     and a lost race (serialization failure, deadlock, duplicate id) are ``ConflictError``;
     a ``ReserverError`` raised while binding a value (a naive datetime) passes through;
-    everything else is ``StorageError``.
+    everything else is ``StorageError``. ``exc`` is SQLAlchemy's wrapper, or the driver's own
+    error where it reached us unwrapped (the end of a psycopg pipeline).
     """
-    orig = getattr(exc, "orig", None)
+    orig = getattr(exc, "orig", None) if isinstance(exc, sa_exc.SQLAlchemyError) else exc
     if isinstance(orig, ReserverError):
         return orig
     sqlstate = getattr(orig, "sqlstate", None)

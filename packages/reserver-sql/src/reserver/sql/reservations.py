@@ -24,7 +24,7 @@ from reserver.core.models import HistoryEntry, Reservation, Series
 from reserver.core.queries import Page, PageRequest, ReservationQuery, decode_cursor, page_of
 from reserver.core.spans import TimeSpan, require_aware
 from reserver.sql.db import Db
-from reserver.sql.errors import duplicate_error, overlap_error, version_error
+from reserver.sql.errors import version_error
 from reserver.sql.mapping import (
     history_from_row,
     history_values,
@@ -39,14 +39,6 @@ from reserver.sql.types import UtcDateTime
 _R = reservations.c
 # Built once: building statements per call costs more than running them (bench/RESULTS.md).
 _INSERT = reservations.insert()
-# DO NOTHING also covers the exclusion constraint, and unlike a raised violation it leaves the
-# transaction usable, as SQLite's trigger does.
-_PG_INSERT = (
-    postgresql.insert(reservations)
-    .on_conflict_do_nothing()
-    .execution_options(preserve_rowcount=True)
-)
-_ID_BY_ID = sa.select(_R.id).where(_R.id == sa.bindparam("id"))
 _RESERVATION_BY_ID = sa.select(reservations).where(_R.id == sa.bindparam("id"))
 # Inline: no RETURNING of the generated ``seq``, which nothing reads (and a deferred write cannot).
 _HISTORY_INSERT = history.insert().inline()
@@ -167,18 +159,15 @@ class SqlReservationRepository:
         self._db = db
 
     def add(self, reservation: Reservation) -> None:
-        """Insert ``reservation``; an overlap or a taken id is ``ConflictError``."""
+        """Insert ``reservation``; an overlap or a taken id is ``ConflictError``.
+
+        The insert is queued: it goes with the unit's next statement or with its COMMIT (on
+        PostgreSQL in the same round trip), so the error may come from there. The core has
+        checked for overlaps already; the database's own wall refuses only a lost race.
+        """
         subject = f"reservation {reservation.id!r}"
         values = reservation_values(reservation)
-        if not self._db.postgres:
-            self._db.execute(_INSERT, values, subject=subject, reservation=reservation)
-            return
-        result = self._db.execute(_PG_INSERT, values, subject=subject, reservation=reservation)
-        if result.rowcount == 0:
-            exists = self._db.first(_ID_BY_ID, {"id": reservation.id}, subject=subject)
-            if exists is not None:
-                raise duplicate_error(subject)
-            raise overlap_error(reservation)
+        self._db.defer(_INSERT, values, subject=subject, reservation=reservation)
 
     def get(self, reservation_id: ReservationId) -> Reservation:
         """Return the reservation, or raise ``NotFoundError``."""

@@ -183,7 +183,11 @@ class SqlStorage:
                 _rollback(connection)
             raise
         else:
-            db.commit()
+            try:
+                db.commit()
+            except BaseException:
+                _end_after_failed_commit(connection)
+                raise
         finally:
             connection.close()
 
@@ -234,6 +238,21 @@ def _commit_unchanged(connection: sa.Connection) -> None:
         connection.commit()
     except sa_exc.SQLAlchemyError:
         _rollback(connection)
+
+
+def _end_after_failed_commit(connection: sa.Connection) -> None:
+    """Roll back at the driver, or drop the connection, after a COMMIT that raised.
+
+    SQLAlchemy counts the transaction as ended then and skips the pool's reset, but psycopg
+    may still hold the failed transaction (a pipeline whose insert failed before its COMMIT):
+    the next unit of work on that connection would find it aborted.
+    """
+    try:
+        dbapi = connection.connection.dbapi_connection
+        if dbapi is not None:
+            dbapi.rollback()
+    except Exception:
+        connection.invalidate()
 
 
 def _rollback(connection: sa.Connection) -> None:

@@ -184,25 +184,37 @@ class StorageRulesContract:
         with storage.transaction(readonly=True) as tx:
             assert tx.reservations.get(reservation.id) == reservation
 
-    def test_refused_add_leaves_the_unit_of_work_usable(self, storage: Storage) -> None:
-        """A caller may catch a ``ConflictError`` and carry on (skip conflicting occurrences)."""
+    def test_an_overlapping_add_is_refused_by_the_end_of_the_unit(self, storage: Storage) -> None:
+        """At ``add`` or when the unit ends; it names the rule and the resource, keeps nothing."""
+        resource, other = make_resource(), make_resource()
+        taken = make_reservation(resource.id, at(0), at(1))
+        store(storage, resource, other, taken)
+        before = make_reservation(other.id, at(-2), at(-1))
+        clash = make_reservation(resource.id, at(0.5), at(1.5))
+        after = make_reservation(other.id, at(2), at(3))
+        with pytest.raises(ConflictError) as refused, storage.transaction() as tx:  # noqa: PT012
+            tx.reservations.add(before)
+            tx.reservations.add(clash)
+            tx.reservations.add(after)
+        assert refused.value.rules == {Rule.OVERLAP}
+        assert refused.value.violations[0].resource_id == resource.id
+        assert [_exists(storage, r) for r in (taken, before, clash, after)] == [
+            True,
+            False,
+            False,
+            False,
+        ]
+
+    def test_a_refused_add_is_refused_before_the_next_read_too(self, storage: Storage) -> None:
+        """A read after an ``add`` sees the add, or its refusal: never a silent gap."""
         resource = make_resource()
         taken = make_reservation(resource.id, at(0), at(1))
         store(storage, resource, taken)
-        before = make_reservation(resource.id, at(-2), at(-1))
         clash = make_reservation(resource.id, at(0), at(1))
-        after = make_reservation(resource.id, at(2), at(3))
-        with storage.transaction() as tx:
-            tx.reservations.add(before)
-            with pytest.raises(ConflictError):
-                tx.reservations.add(clash)
-            tx.reservations.add(after)
-        assert [_exists(storage, r) for r in (taken, before, clash, after)] == [
-            True,
-            True,
-            False,
-            True,
-        ]
+        with pytest.raises(ConflictError), storage.transaction() as tx:  # noqa: PT012
+            tx.reservations.add(clash)
+            tx.reservations.blocking_overlaps([resource.id], span(0, 1))
+            pytest.fail("the read after a refused add went through")
 
     def test_a_conflict_rolls_back_the_whole_unit_of_work(self, storage: Storage) -> None:
         """An uncaught ``ConflictError`` undoes the unit's earlier writes too."""

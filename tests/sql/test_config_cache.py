@@ -67,10 +67,9 @@ def test_a_second_read_of_the_same_configuration_asks_the_database_only_for_the_
     name_of(first)
     seen = statements(first)
     assert name_of(first) == "Room one"
-    queries = [s for s in seen if s.startswith("SELECT")]
-    # PostgreSQL reads the generation through the driver, unseen by SQLAlchemy's events.
-    expected = [] if first.engine.dialect.name == "postgresql" else ["FROM config_generation"]
-    assert [q[q.index("FROM") :].split(" WHERE")[0] for q in queries] == expected
+    # The generation is read through the driver, unseen by SQLAlchemy's events; the tests
+    # below show that it is read, and heeded.
+    assert [s for s in seen if s.startswith("SELECT")] == []
 
 
 def test_a_change_through_another_storage_is_seen_at_once(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar
 
 import attrs
 import sqlalchemy as sa
@@ -15,22 +15,22 @@ from sqlalchemy.sql.dml import UpdateBase
 from reserver.core.errors import StorageError
 from reserver.core.models import Reservation, Resource
 from reserver.sql.config_cache import ConfigCache
+from reserver.sql.driver import DriverInsert, driver_insert
 from reserver.sql.engine import READONLY
 from reserver.sql.errors import translate
-from reserver.sql.tables import CONFIG_TABLES, config_generation
+from reserver.sql.tables import CONFIG_TABLES
 
 if TYPE_CHECKING:
     import psycopg
 
 T = TypeVar("T")
 
-_GENERATION = sa.select(config_generation.c.generation).where(config_generation.c.id == 1)
-_PG_GENERATION = "SELECT generation FROM config_generation WHERE id = 1"
+_GENERATION_SQL = "SELECT generation FROM config_generation WHERE id = 1"
 
 
 @attrs.frozen
 class _Deferred:
-    statement: Executable
+    statement: sa.Insert
     parameters: Mapping[str, Any]
     subject: str
     reservation: Reservation | None = None
@@ -47,6 +47,21 @@ def _culprit(exc: Exception, deferred: Sequence[_Deferred]) -> _Deferred:
     booked = [write for write in deferred if write.reservation is not None]
     named = [w for w in booked if w.reservation and f"({w.reservation.resource_id}, " in detail]
     return (named or booked or list(deferred))[0]
+
+
+def _begin_command(driver: psycopg.Connection[Any]) -> bytes:
+    """The BEGIN psycopg itself would send for ``driver``'s transaction settings."""
+    from psycopg import IsolationLevel
+
+    parts = [b"BEGIN"]
+    if driver.isolation_level is not None:
+        level = IsolationLevel(driver.isolation_level).name.replace("_", " ")
+        parts += [b"ISOLATION LEVEL", level.encode()]
+    if driver.read_only is not None:
+        parts.append(b"READ ONLY" if driver.read_only else b"READ WRITE")
+    if driver.deferrable is not None:
+        parts.append(b"DEFERRABLE" if driver.deferrable else b"NOT DEFERRABLE")
+    return b" ".join(parts)
 
 
 def _writes_config(statement: Executable) -> bool:
@@ -144,7 +159,7 @@ class Db:
 
     def defer(
         self,
-        statement: Executable,
+        statement: sa.Insert,
         parameters: Mapping[str, Any],
         *,
         subject: str,
@@ -167,44 +182,57 @@ class Db:
         deferred, self._deferred = self._deferred, []
         if self.postgres and deferred:
             self._flush_pipeline(deferred, commit=commit)
-            return
-        for write in deferred:
-            try:
-                self.connection.execute(write.statement, write.parameters)
-            except sa_exc.SQLAlchemyError as exc:
-                self.dirty = True
-                raise translate(exc, subject=write.subject, reservation=write.reservation) from exc
+        else:
+            self._flush_each(deferred)
         if commit:
+            # On PostgreSQL the pipeline committed already; this ends SQLAlchemy's own
+            # bookkeeping (psycopg sends nothing for an idle connection).
             try:
                 self.connection.commit()
             except sa_exc.SQLAlchemyError as exc:
                 raise translate(exc, subject="the unit of work") from exc
 
+    def _insert(self, write: _Deferred) -> DriverInsert:
+        return driver_insert(write.statement, self.connection.dialect, tuple(write.parameters))
+
+    def _flush_each(self, deferred: Sequence[_Deferred]) -> None:
+        driver = self.connection.connection.driver_connection
+        for write in deferred:
+            insert = self._insert(write)
+            try:
+                driver.execute(insert.sql, insert.parameters(write.parameters))  # type: ignore[union-attr]
+            except Exception as exc:
+                self._fail(exc, write, insert)
+
     def _flush_pipeline(self, deferred: Sequence[_Deferred], *, commit: bool) -> None:
         import psycopg
 
+        driver = self._driver()
         failure: Exception | None = None
         try:
-            with self._driver().pipeline():
+            with driver.pipeline():
                 # Caught inside: raised through the block, psycopg would log the pipeline's
                 # own "aborted" error at its end as a warning.
                 try:
-                    for write in deferred:
-                        self.connection.execute(write.statement, write.parameters)
+                    with driver.cursor() as cursor:
+                        for write in deferred:
+                            insert = self._insert(write)
+                            parameters = insert.parameters(write.parameters)
+                            cursor.execute(insert.sql, parameters, prepare=True)
                     if commit:
-                        self.connection.commit()
-                except sa_exc.SQLAlchemyError as exc:
+                        driver.commit()
+                except Exception as exc:
                     failure = exc
         except psycopg.Error as exc:
-            # The block ran clean; the error came with the results, at the pipeline's end.
-            failure = failure or exc
+            failure = failure or exc  # the error came with the results, at the end
         if failure is not None:
-            # Errors arrive at the pipeline's end: find the write they are about.
-            self.dirty = True
             write = _culprit(failure, deferred)
-            raise translate(
-                failure, subject=write.subject, reservation=write.reservation
-            ) from failure
+            self._fail(failure, write, self._insert(write))
+
+    def _fail(self, error: Exception, write: _Deferred, insert: DriverInsert) -> NoReturn:
+        self.dirty = True
+        wrapped = insert.wrap(write.parameters, error, self.connection.dialect)
+        raise translate(wrapped, subject=write.subject, reservation=write.reservation) from error
 
     def cached(self, key: Hashable, load: Callable[[], T]) -> T:
         """Return ``load()``, a read of configuration tables only, through the shared cache.
@@ -224,25 +252,48 @@ class Db:
         if self.postgres:
             found = self._pg_generation()
         else:
-            row = self.first(_GENERATION, subject="the configuration generation")
-            found = None if row is None else int(row.generation)
+            # Through the driver: SQLAlchemy's execution path costs more than this query.
+            driver = self.connection.connection.driver_connection
+            try:
+                row = driver.execute(_GENERATION_SQL).fetchone()  # type: ignore[union-attr]
+            except Exception as exc:
+                self.dirty = True
+                raise StorageError(
+                    f"storage failed on the configuration generation: {exc}"
+                ) from exc
+            found = None if row is None else int(row[0])
         if found is None:
             raise StorageError("the configuration generation row is missing: migrate the database")
         return found
 
     def _pg_generation(self) -> int | None:
-        """Read the generation straight through the driver, in pipeline mode.
+        """Open the transaction and read the generation in one round trip.
 
-        psycopg then sends the BEGIN it owes in the same round trip as the query; SQLAlchemy
-        cannot read a result inside a pipeline, so this one query goes around it.
+        One simple-protocol query of two statements: ``BEGIN`` (with the isolation and
+        read-only options psycopg would give it) and the ``SELECT``. psycopg follows the
+        transaction state that libpq reports, so it sends no BEGIN of its own afterwards.
+        Through a cursor, BEGIN would be a round trip of its own, and a pipeline costs more
+        than the trip it saves on a small machine (bench/RESULTS.md).
         """
-        import psycopg
+        from psycopg import pq
 
         driver = self._driver()
+        if driver.info.transaction_status != pq.TransactionStatus.IDLE:
+            return self._pg_generation_in_transaction(driver)
+        result = driver.pgconn.exec_(_begin_command(driver) + b"; " + _GENERATION_SQL.encode())
+        if result.status != pq.ExecStatus.TUPLES_OK:
+            self.dirty = True
+            message = (result.error_message or b"").decode(errors="replace").strip()
+            raise StorageError(f"storage failed on the configuration generation: {message}")
+        value = result.get_value(0, 0) if result.ntuples else None
+        return None if value is None else int(value)
+
+    def _pg_generation_in_transaction(self, driver: psycopg.Connection[Any]) -> int | None:
+        import psycopg
+
         try:
             with driver.cursor() as cursor:
-                with driver.pipeline():
-                    cursor.execute(_PG_GENERATION, prepare=True)
+                cursor.execute(_GENERATION_SQL, prepare=True)
                 row = cursor.fetchone()
         except psycopg.Error as exc:
             self.dirty = True

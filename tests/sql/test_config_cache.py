@@ -9,9 +9,11 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from reserver.core.ids import ResourceId
+from reserver.core.identity.models import RefreshToken, SessionId
+from reserver.core.ids import ResourceId, UserId
 from reserver.core.schedules import Scope, WeeklyHours
-from reserver.core.testing.builders import make_resource, store
+from reserver.core.testing.builders import at, make_resource, store
+from reserver.core.testing.identity_builders import make_user
 from reserver.sql import SqlStorage
 from reserver.sql.config_cache import ConfigCache
 
@@ -144,3 +146,26 @@ def test_the_cache_starts_afresh_when_full() -> None:
 
     assert [cache.get(1, key, lambda key=key: load(key)) for key in "abc"] == ["A", "B", "C"]
     assert loads  # something was evicted: the cache stayed within its size
+
+
+def test_a_session_revoked_through_another_storage_is_dead_at_once(
+    storages: tuple[SqlStorage, SqlStorage],
+) -> None:
+    first, second = storages
+    family = SessionId("family-1")
+    token = RefreshToken(
+        token_hash="digest-1",
+        family_id=family,
+        user_id=UserId("user-1"),
+        issued_at=at(0),
+        expires_at=at(24),
+    )
+    with second.transaction() as tx:
+        tx.identity.users.add(make_user(id=UserId("user-1")))
+        tx.identity.sessions.add(token)
+    with first.transaction(readonly=True) as tx:
+        assert not tx.identity.sessions.is_revoked(family)
+    with second.transaction() as tx:
+        tx.identity.sessions.revoke_family(family, at(1))
+    with first.transaction(readonly=True) as tx:
+        assert tx.identity.sessions.is_revoked(family)

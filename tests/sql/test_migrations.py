@@ -12,7 +12,7 @@ from alembic.runtime.migration import MigrationContext
 
 from reserver.sql import SqlStorage, alembic_config, metadata, migrate
 from reserver.sql.schema import VERSION_TABLE
-from reserver.sql.tables import CONFIG_TABLES
+from reserver.sql.tables import GENERATION_OF_TABLE
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -95,14 +95,15 @@ def test_from_url_without_migrate_leaves_the_database_alone(url: str, engine: sa
     assert table_names(engine) == set()
 
 
-def test_every_configuration_table_bumps_the_generation_on_each_kind_of_write(
+def test_every_cached_table_bumps_its_generation_on_each_kind_of_write(
     url: str, engine: sa.Engine
 ) -> None:
     migrate(url)
 
-    def generation() -> int:
+    def generation(counter: int = 1) -> int:
         with engine.connect() as connection:
-            return int(connection.scalar(sa.text("SELECT generation FROM config_generation")))
+            query = sa.text("SELECT generation FROM config_generation WHERE id = :id")
+            return int(connection.scalar(query, {"id": counter}))
 
     writes = {
         "groups": (
@@ -116,8 +117,14 @@ def test_every_configuration_table_bumps_the_generation_on_each_kind_of_write(
             "UPDATE hours SET hours = '[]'",
             "DELETE FROM hours",
         ),
+        "custom_roles": (
+            "INSERT INTO custom_roles (name, description, permissions, created_at) "
+            "VALUES ('r', '', '[]', '2026-01-01 00:00:00')",
+            "UPDATE custom_roles SET description = 'd'",
+            "DELETE FROM custom_roles",
+        ),
     }
-    for table in CONFIG_TABLES:
+    for table in GENERATION_OF_TABLE:
         with engine.connect() as connection:
             trigger_count = connection.scalar(
                 sa.text(
@@ -129,9 +136,11 @@ def test_every_configuration_table_bumps_the_generation_on_each_kind_of_write(
                 {"t": table},
             )
         assert trigger_count == (3 if engine.dialect.name == "sqlite" else 1), table
-    for statements in writes.values():
+    for table, statements in writes.items():
         for statement in statements:
-            before = generation()
+            counter = GENERATION_OF_TABLE[table]
+            before, other = generation(counter), generation(3 - counter)
             with engine.begin() as connection:
                 connection.execute(sa.text(statement))
-            assert generation() > before, statement
+            assert generation(counter) > before, statement
+            assert generation(3 - counter) == other, statement

@@ -18,14 +18,14 @@ from reserver.sql.config_cache import ConfigCache
 from reserver.sql.driver import DriverInsert, driver_insert
 from reserver.sql.engine import READONLY
 from reserver.sql.errors import translate
-from reserver.sql.tables import CONFIG_TABLES
+from reserver.sql.tables import CONFIGURATION, GENERATION_OF_TABLE
 
 if TYPE_CHECKING:
     import psycopg
 
 T = TypeVar("T")
 
-_GENERATION_SQL = "SELECT generation FROM config_generation WHERE id = 1"
+_GENERATIONS_SQL = "SELECT id, generation FROM config_generation"
 
 
 @attrs.frozen
@@ -64,9 +64,10 @@ def _begin_command(driver: psycopg.Connection[Any]) -> bytes:
     return b" ".join(parts)
 
 
-def _writes_config(statement: Executable) -> bool:
+def _counter_written(statement: Executable) -> int | None:
+    """The generation counter whose tables ``statement`` writes, if any."""
     table = getattr(statement, "table", None) if isinstance(statement, UpdateBase) else None
-    return getattr(table, "name", None) in CONFIG_TABLES
+    return GENERATION_OF_TABLE.get(getattr(table, "name", ""))
 
 
 class RowCache(Generic[T]):
@@ -100,7 +101,7 @@ class Db:
         connection: sa.Connection,
         converter: JsonConverter,
         resources: RowCache[Resource] | None = None,
-        config: ConfigCache | None = None,
+        caches: Mapping[int, ConfigCache] | None = None,
     ) -> None:
         self.connection = connection
         self.converter = converter
@@ -110,11 +111,11 @@ class Db:
         # Whether the unit may have changed anything or failed a statement: only a unit that
         # ran nothing but successful queries may end with COMMIT when it raises (see storage).
         self.dirty = False
-        self._config = config
-        self._generation: int | None = None
-        # Set by this unit's first write to a configuration table: from then on its reads of
-        # them bypass the shared cache, which must never see uncommitted configuration.
-        self._config_written = False
+        self._caches: Mapping[int, ConfigCache] = caches or {}
+        self._generations: dict[int, int] | None = None
+        # The counters whose tables this unit wrote: from then on its reads of them bypass the
+        # shared caches, which must never see uncommitted rows.
+        self._written: set[int] = set()
         self._deferred: list[_Deferred] = []
 
     def execute(
@@ -130,7 +131,9 @@ class Db:
             self._flush()
         if not isinstance(statement, sa.Select):
             self.dirty = True
-            self._config_written = self._config_written or _writes_config(statement)
+            written = _counter_written(statement)
+            if written is not None:
+                self._written.add(written)
         try:
             return self.connection.execute(statement, parameters)
         except sa_exc.SQLAlchemyError as exc:
@@ -172,6 +175,9 @@ class Db:
         error surfaces there, translated as ``execute`` translates it.
         """
         self.dirty = True
+        written = _counter_written(statement)
+        if written is not None:
+            self._written.add(written)
         self._deferred.append(_Deferred(statement, parameters, subject, reservation))
 
     def commit(self) -> None:
@@ -234,40 +240,39 @@ class Db:
         wrapped = insert.wrap(write.parameters, error, self.connection.dialect)
         raise translate(wrapped, subject=write.subject, reservation=write.reservation) from error
 
-    def cached(self, key: Hashable, load: Callable[[], T]) -> T:
-        """Return ``load()``, a read of configuration tables only, through the shared cache.
+    def cached(self, key: Hashable, load: Callable[[], T], *, counter: int = CONFIGURATION) -> T:
+        """Return ``load()``, a read of the tables of ``counter`` only, through the shared cache.
 
         ``key`` must name the read completely (its kind and every argument); ``load``'s value
         must be immutable. See ``reserver.sql.config_cache`` for when the cache is bypassed.
         """
-        if self._config is None or self._config_written:
+        cache = self._caches.get(counter)
+        if cache is None or counter in self._written:
             return load()
-        if self._generation is None:
-            self._generation = self._read_generation()
-        return self._config.get(self._generation, key, load)
+        if self._generations is None:
+            self._generations = self._read_generations()
+        generation = self._generations.get(counter)
+        if generation is None:
+            raise StorageError(f"generation counter {counter} is missing: migrate the database")
+        return cache.get(generation, key, load)
 
-    def _read_generation(self) -> int:
+    def _read_generations(self) -> dict[int, int]:
+        """Every counter, in one query (on PostgreSQL, in the round trip that opens the unit)."""
         if self._deferred:
             self._flush()
         if self.postgres:
-            found = self._pg_generation()
-        else:
-            # Through the driver: SQLAlchemy's execution path costs more than this query.
-            driver = self.connection.connection.driver_connection
-            try:
-                row = driver.execute(_GENERATION_SQL).fetchone()  # type: ignore[union-attr]
-            except Exception as exc:
-                self.dirty = True
-                raise StorageError(
-                    f"storage failed on the configuration generation: {exc}"
-                ) from exc
-            found = None if row is None else int(row[0])
-        if found is None:
-            raise StorageError("the configuration generation row is missing: migrate the database")
-        return found
+            return self._pg_generations()
+        # Through the driver: SQLAlchemy's execution path costs more than this query.
+        driver = self.connection.connection.driver_connection
+        try:
+            rows = driver.execute(_GENERATIONS_SQL).fetchall()  # type: ignore[union-attr]
+        except Exception as exc:
+            self.dirty = True
+            raise StorageError(f"storage failed on the generation counters: {exc}") from exc
+        return {int(counter): int(generation) for counter, generation in rows}
 
-    def _pg_generation(self) -> int | None:
-        """Open the transaction and read the generation in one round trip.
+    def _pg_generations(self) -> dict[int, int]:
+        """Open the transaction and read the counters in one round trip.
 
         One simple-protocol query of two statements: ``BEGIN`` (with the isolation and
         read-only options psycopg would give it) and the ``SELECT``. psycopg follows the
@@ -275,30 +280,28 @@ class Db:
         Through a cursor, BEGIN would be a round trip of its own, and a pipeline costs more
         than the trip it saves on a small machine (bench/RESULTS.md).
         """
+        import psycopg
         from psycopg import pq
 
         driver = self._driver()
         if driver.info.transaction_status != pq.TransactionStatus.IDLE:
-            return self._pg_generation_in_transaction(driver)
-        result = driver.pgconn.exec_(_begin_command(driver) + b"; " + _GENERATION_SQL.encode())
+            try:
+                with driver.cursor() as cursor:
+                    cursor.execute(_GENERATIONS_SQL, prepare=True)
+                    rows = cursor.fetchall()
+            except psycopg.Error as exc:
+                self.dirty = True
+                raise StorageError(f"storage failed on the generation counters: {exc}") from exc
+            return {int(counter): int(generation) for counter, generation in rows}
+        result = driver.pgconn.exec_(_begin_command(driver) + b"; " + _GENERATIONS_SQL.encode())
         if result.status != pq.ExecStatus.TUPLES_OK:
             self.dirty = True
             message = (result.error_message or b"").decode(errors="replace").strip()
-            raise StorageError(f"storage failed on the configuration generation: {message}")
-        value = result.get_value(0, 0) if result.ntuples else None
-        return None if value is None else int(value)
-
-    def _pg_generation_in_transaction(self, driver: psycopg.Connection[Any]) -> int | None:
-        import psycopg
-
-        try:
-            with driver.cursor() as cursor:
-                cursor.execute(_GENERATION_SQL, prepare=True)
-                row = cursor.fetchone()
-        except psycopg.Error as exc:
-            self.dirty = True
-            raise StorageError(f"storage failed on the configuration generation: {exc}") from exc
-        return None if row is None else int(row[0])
+            raise StorageError(f"storage failed on the generation counters: {message}")
+        return {
+            int(result.get_value(row, 0) or 0): int(result.get_value(row, 1) or 0)
+            for row in range(result.ntuples)
+        }
 
     def _driver(self) -> psycopg.Connection[Any]:
         driver: psycopg.Connection[Any] = self.connection.connection.driver_connection  # type: ignore[assignment]

@@ -15,6 +15,7 @@ from reserver.sql.db import Db
 from reserver.sql.identity_mapping import grant_from_row, grant_values, role_from_row, role_values
 from reserver.sql.identity_tables import custom_roles, grants, settings, throttle_failures
 from reserver.sql.identity_tokens import utc
+from reserver.sql.tables import IDENTITY
 from reserver.sql.unique import Key, insert_new
 
 _R = custom_roles.c
@@ -68,8 +69,12 @@ class SqlRoleRepository:
 
     def all(self) -> Sequence[CustomRole]:
         """Return every role, by name (code-point order, whatever the database's collation)."""
+        # A list of its own for the caller; the cache keeps the tuple.
+        return list(self._db.cached(("roles",), self._all, counter=IDENTITY))
+
+    def _all(self) -> tuple[CustomRole, ...]:
         rows = self._db.rows(sa.select(custom_roles), subject="roles")
-        return sorted((role_from_row(row) for row in rows), key=lambda role: role.name)
+        return tuple(sorted((role_from_row(row) for row in rows), key=lambda role: role.name))
 
     def delete(self, name: str) -> None:
         """Remove the role, or raise ``NotFoundError``."""

@@ -25,10 +25,18 @@ from reserver.sql.identity_mapping import (
     refresh_token_values,
 )
 from reserver.sql.identity_tables import api_keys, backup_codes, refresh_tokens
+from reserver.sql.tables import IDENTITY
 from reserver.sql.types import UtcDateTime
 from reserver.sql.unique import Key, insert_new
 
 _T = refresh_tokens.c
+# Built once: asked on every authenticated request.
+_FAMILY_STATE = sa.select(
+    sa.exists().where(_T.family_id == sa.bindparam("family")).label("known"),
+    sa.exists()
+    .where(_T.family_id == sa.bindparam("family"), _T.revoked_at.is_not(None))
+    .label("revoked"),
+)
 _B = backup_codes.c
 _K = api_keys.c
 TOKEN_KEYS = (Key(("token_hash",), "refresh token", shown=False),)
@@ -113,10 +121,12 @@ class SqlSessionRepository:
 
     def is_revoked(self, family_id: SessionId) -> bool:
         """Whether the family is revoked (any token of it is) or unknown."""
-        known = sa.exists().where(_T.family_id == family_id)
-        revoked = sa.exists().where(_T.family_id == family_id, _T.revoked_at.is_not(None))
-        statement = sa.select(known.label("known"), revoked.label("revoked"))
-        row = self._db.first(statement, subject=f"session {family_id!r}")
+        return self._db.cached(
+            ("revoked", family_id), lambda: self._is_revoked(family_id), counter=IDENTITY
+        )
+
+    def _is_revoked(self, family_id: SessionId) -> bool:
+        row = self._db.first(_FAMILY_STATE, {"family": family_id}, subject=f"session {family_id!r}")
         return row is None or not row.known or bool(row.revoked)
 
 

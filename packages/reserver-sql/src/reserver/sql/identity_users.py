@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,9 +15,14 @@ from reserver.sql.db import Db
 from reserver.sql.errors import version_error
 from reserver.sql.identity_mapping import fold, user_from_row, user_values, username_key
 from reserver.sql.identity_tables import user_custom_roles, user_roles, users
+from reserver.sql.tables import IDENTITY
 from reserver.sql.unique import Key, insert_new, update_unique
 
 _U = users.c
+# Built once: building statements per call costs more than running them (bench/RESULTS.md).
+_USER_BY_ID = sa.select(users).where(_U.id == sa.bindparam("id"))
+_USER_BY_USERNAME = sa.select(users).where(_U.username_key == sa.bindparam("key"))
+_USER_BY_EMAIL = sa.select(users).where(_U.email_key == sa.bindparam("key"))
 USER_KEYS = (
     Key(("id",), "id"),
     Key(("username_key",), "username"),
@@ -64,20 +69,24 @@ class SqlUserRepository:
 
     def get(self, user_id: UserId) -> User:
         """Return the user, or raise ``NotFoundError``."""
-        return self._one(_U.id == user_id, subject=f"user {user_id!r}")
+        return self._db.cached(
+            ("user", user_id),
+            lambda: self._one(_USER_BY_ID, {"id": user_id}, subject=f"user {user_id!r}"),
+            counter=IDENTITY,
+        )
 
     def get_by_username(self, username: str) -> User:
         """Return the user of ``username`` (any case), or raise ``NotFoundError``."""
         key = username_key(username.strip())
-        return self._one(_U.username_key == key, subject=f"user {username!r}")
+        return self._one(_USER_BY_USERNAME, {"key": key}, subject=f"user {username!r}")
 
     def get_by_email(self, email: str) -> User:
         """Return the user of ``email`` (any case), or raise ``NotFoundError``."""
         key = fold(email.strip())
-        return self._one(_U.email_key == key, subject=f"user with e-mail {email!r}")
+        return self._one(_USER_BY_EMAIL, {"key": key}, subject=f"user with e-mail {email!r}")
 
-    def _one(self, condition: sa.ColumnElement[bool], *, subject: str) -> User:
-        row = self._db.first(sa.select(users).where(condition), subject=subject)
+    def _one(self, query: sa.Select[Any], params: Mapping[str, str], *, subject: str) -> User:
+        row = self._db.first(query, params, subject=subject)
         if row is None:
             raise NotFoundError(f"{subject} not found")
         return user_from_row(self._db.converter, row)

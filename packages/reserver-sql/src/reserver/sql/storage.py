@@ -30,6 +30,7 @@ from reserver.sql.reservations import (
 from reserver.sql.resources import SqlGroupRepository, SqlResourceRepository
 from reserver.sql.schedules import SqlBlackoutRepository, SqlHoursRepository
 from reserver.sql.schema import migrate as migrate_schema
+from reserver.sql.tables import CONFIGURATION, IDENTITY
 from reserver.sql.writers import WriterQueue
 
 if TYPE_CHECKING:
@@ -99,7 +100,7 @@ class SqlStorage:
         self._attempts = max(1, begin_attempts)
         self._converter = make_converter()
         self._resources: RowCache[Resource] = RowCache()
-        self._config = ConfigCache()
+        self._caches = {CONFIGURATION: ConfigCache(), IDENTITY: ConfigCache()}
         self._local = threading.local()
         self._writers = (
             None
@@ -173,7 +174,7 @@ class SqlStorage:
     @contextmanager
     def _unit(self, *, readonly: bool) -> Iterator[SqlTransaction]:
         connection = self._begin(readonly)
-        db = Db(connection, self._converter, self._resources, self._config)
+        db = Db(connection, self._converter, self._resources, self._caches)
         try:
             yield SqlTransaction(db)
         except BaseException as exc:

@@ -237,19 +237,29 @@ sa.Index(
     postgresql_where=outbox.c.delivered_at.is_(None),
 )
 
-# One row whose ``generation`` the database itself bumps (triggers, see migration 0003) in every
-# transaction that writes a table of CONFIG_TABLES: a storage's cache of those tables holds only
-# while the generation it was filled at stands (reserver.sql.config_cache).
-CONFIG_TABLES = (
-    "resources",
-    "resource_tags",
-    "resource_features",
-    "groups",
-    "group_ancestors",
-    "hours",
-    "blackouts",
-    "grants",
-)
+# Counters the database itself bumps (triggers, see migration 0003) in every transaction that
+# writes one of their tables: a storage's cache of those tables holds only while the generation
+# it was filled at stands (reserver.sql.config_cache). Row 1 counts the configuration that
+# every booking reads, row 2 the accounts and sessions that every request's log-in check reads.
+CONFIGURATION, IDENTITY = 1, 2
+GENERATION_OF_TABLE = {
+    **dict.fromkeys(
+        (
+            "resources",
+            "resource_tags",
+            "resource_features",
+            "groups",
+            "group_ancestors",
+            "hours",
+            "blackouts",
+            "grants",
+        ),
+        CONFIGURATION,
+    ),
+    **dict.fromkeys(
+        ("users", "user_roles", "user_custom_roles", "custom_roles", "refresh_tokens"), IDENTITY
+    ),
+}
 config_generation = sa.Table(
     "config_generation",
     metadata,

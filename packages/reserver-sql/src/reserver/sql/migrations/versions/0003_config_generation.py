@@ -1,10 +1,12 @@
-"""The configuration generation: a counter the database bumps whenever configuration changes.
+"""Generations: counters the database bumps whenever configuration or accounts change.
 
 Resources (with their tags and features), groups (with their ancestry), business hours,
-blackouts and grants are read by every booking and change rarely. A storage caches what it read
-of them, tagged with the generation it read first in the same unit of work; a trigger on each
-of those tables bumps the generation in every transaction that writes one, whatever wrote it
-(any process, or SQL by hand), so a cached read never outlives the state it came from.
+blackouts and grants are read by every booking; users, their roles and their sessions by every
+request's log-in check; all of them change rarely. A storage caches what it read of them,
+tagged with the generations it read first in the same unit of work; a trigger on each of those
+tables bumps its counter (row 1: configuration, row 2: identity) in every transaction that
+writes one, whatever wrote it (any process, or SQL by hand), so a cached read never outlives
+the state it came from.
 
 Revision ID: 0003
 Revises: 0002
@@ -21,21 +23,27 @@ down_revision = "0002"
 branch_labels = None
 depends_on = None
 
-TABLES = (
-    "resources",
-    "resource_tags",
-    "resource_features",
-    "groups",
-    "group_ancestors",
-    "hours",
-    "blackouts",
-    "grants",
-)
+CONFIGURATION, IDENTITY = 1, 2
+TABLES = {
+    "resources": CONFIGURATION,
+    "resource_tags": CONFIGURATION,
+    "resource_features": CONFIGURATION,
+    "groups": CONFIGURATION,
+    "group_ancestors": CONFIGURATION,
+    "hours": CONFIGURATION,
+    "blackouts": CONFIGURATION,
+    "grants": CONFIGURATION,
+    "users": IDENTITY,
+    "user_roles": IDENTITY,
+    "user_custom_roles": IDENTITY,
+    "custom_roles": IDENTITY,
+    "refresh_tokens": IDENTITY,
+}
 
 PG_FUNCTION = """
 CREATE FUNCTION reserver_bump_config_generation() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    UPDATE config_generation SET generation = generation + 1 WHERE id = 1;
+    UPDATE config_generation SET generation = generation + 1 WHERE id = TG_ARGV[0]::integer;
     RETURN NULL;
 END
 $$
@@ -45,14 +53,14 @@ $$
 PG_TRIGGER = """
 CREATE TRIGGER {table}_config_generation
 AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table}
-FOR EACH STATEMENT EXECUTE FUNCTION reserver_bump_config_generation()
+FOR EACH STATEMENT EXECUTE FUNCTION reserver_bump_config_generation({counter})
 """
 
 SQLITE_TRIGGER = """
 CREATE TRIGGER {table}_config_generation_{suffix}
 AFTER {event} ON {table}
 BEGIN
-    UPDATE config_generation SET generation = generation + 1 WHERE id = 1;
+    UPDATE config_generation SET generation = generation + 1 WHERE id = {counter};
 END
 """
 
@@ -66,15 +74,21 @@ def upgrade() -> None:
         sa.Column("generation", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_config_generation"),
     )
-    op.bulk_insert(table, [{"id": 1, "generation": 0}])
+    op.bulk_insert(
+        table, [{"id": CONFIGURATION, "generation": 0}, {"id": IDENTITY, "generation": 0}]
+    )
     if op.get_context().dialect.name == "postgresql":
         op.execute(PG_FUNCTION)
-        for name in TABLES:
-            op.execute(PG_TRIGGER.format(table=name))
+        for name, counter in TABLES.items():
+            op.execute(PG_TRIGGER.format(table=name, counter=counter))
         return
-    for name in TABLES:
+    for name, counter in TABLES.items():
         for event in SQLITE_EVENTS:
-            op.execute(SQLITE_TRIGGER.format(table=name, event=event, suffix=event.lower()))
+            op.execute(
+                SQLITE_TRIGGER.format(
+                    table=name, event=event, suffix=event.lower(), counter=counter
+                )
+            )
 
 
 def downgrade() -> None:

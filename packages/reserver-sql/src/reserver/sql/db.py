@@ -272,13 +272,18 @@ class Db:
         return {int(counter): int(generation) for counter, generation in rows}
 
     def _pg_generations(self) -> dict[int, int]:
-        """Open the transaction and read the counters in one round trip.
+        """Read the counters in one round trip, opening a writing unit's transaction with it.
 
-        One simple-protocol query of two statements: ``BEGIN`` (with the isolation and
-        read-only options psycopg would give it) and the ``SELECT``. psycopg follows the
-        transaction state that libpq reports, so it sends no BEGIN of its own afterwards.
-        Through a cursor, BEGIN would be a round trip of its own, and a pipeline costs more
-        than the trip it saves on a small machine (bench/RESULTS.md).
+        A writing unit sends one simple-protocol query of two statements: ``BEGIN`` (with the
+        options psycopg would give it) and the ``SELECT``; psycopg follows the transaction
+        state that libpq reports, so it sends no BEGIN of its own afterwards. Through a
+        cursor, BEGIN would be a round trip of its own, and a pipeline costs more than the
+        trip it saves on a small machine (bench/RESULTS.md).
+
+        A read-only unit reads them outside any transaction: one that is served from the
+        caches then (a log-in check, most often) needs no BEGIN and no COMMIT at all; its
+        first real query opens its snapshot as usual. The counters then precede that
+        snapshot by a moment, as they would at READ COMMITTED.
         """
         import psycopg
         from psycopg import pq
@@ -293,7 +298,10 @@ class Db:
                 self.dirty = True
                 raise StorageError(f"storage failed on the generation counters: {exc}") from exc
             return {int(counter): int(generation) for counter, generation in rows}
-        result = driver.pgconn.exec_(_begin_command(driver) + b"; " + _GENERATIONS_SQL.encode())
+        query = _GENERATIONS_SQL.encode()
+        if not self.readonly:
+            query = _begin_command(driver) + b"; " + query
+        result = driver.pgconn.exec_(query)
         if result.status != pq.ExecStatus.TUPLES_OK:
             self.dirty = True
             message = (result.error_message or b"").decode(errors="replace").strip()

@@ -11,7 +11,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from reserver.sql import SqlStorage, alembic_config, metadata, migrate
-from reserver.sql.schema import VERSION_TABLE
+from reserver.sql.schema import HEAD, VERSION_TABLE
 from reserver.sql.tables import GENERATION_OF_TABLE
 
 
@@ -144,3 +144,22 @@ def test_every_cached_table_bumps_its_generation_on_each_kind_of_write(
                 connection.execute(sa.text(statement))
             assert generation(counter) > before, statement
             assert generation(3 - counter) == other, statement
+
+
+def test_head_names_the_newest_migration() -> None:
+    from alembic.script import ScriptDirectory
+
+    assert ScriptDirectory.from_config(alembic_config()).get_current_head() == HEAD
+
+
+def test_a_database_at_head_is_not_handed_to_alembic(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    migrate(url)
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("Alembic ran on a database already at head")
+
+    monkeypatch.setattr("alembic.command.upgrade", refuse)
+    migrate(url)
+    SqlStorage.from_url(url).close()

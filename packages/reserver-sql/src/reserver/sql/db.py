@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar
 
 import attrs
@@ -183,6 +184,18 @@ class Db:
     def commit(self) -> None:
         """Run the queued writes, then commit the unit of work."""
         self._flush(commit=True)
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """Run the block in a savepoint; the writes queued before it are sent first.
+
+        Otherwise they would go with the block's first statement, inside the savepoint, and a
+        rollback to it would silently undo them too.
+        """
+        if self._deferred:
+            self._flush()
+        with self.connection.begin_nested():
+            yield
 
     def _flush(self, *, commit: bool = False) -> None:
         deferred, self._deferred = self._deferred, []

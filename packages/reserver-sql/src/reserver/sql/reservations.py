@@ -189,7 +189,7 @@ class SqlReservationRepository:
         )
         if self._db.postgres and reservation.is_blocking:
             # A violated constraint aborts a PostgreSQL transaction; the savepoint keeps it usable.
-            with self._db.connection.begin_nested():
+            with self._db.savepoint():
                 result = self._db.execute(statement, subject=subject, reservation=reservation)
         else:
             result = self._db.execute(statement, subject=subject, reservation=reservation)

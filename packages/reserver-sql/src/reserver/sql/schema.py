@@ -78,8 +78,6 @@ def _revision(engine: sa.Engine) -> str | None:
     """The database's revision, or ``None`` (no version table yet, or no row in it)."""
     try:
         with engine.connect() as connection:
-            return connection.execute(
-                sa.text(f"SELECT version_num FROM {VERSION_TABLE}")
-            ).scalar()
+            return connection.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
     except sa_exc.SQLAlchemyError:
         return None  # Alembic will create the table, or report what is wrong

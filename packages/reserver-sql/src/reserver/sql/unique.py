@@ -63,7 +63,7 @@ def update_unique(
     """
     try:
         if db.postgres:
-            with db.connection.begin_nested():
+            with db.savepoint():
                 return db.execute(statement, subject=subject).rowcount
         return db.execute(statement, subject=subject).rowcount
     except ConflictError as exc:

@@ -205,6 +205,22 @@ class StorageRulesContract:
             False,
         ]
 
+    def test_a_refused_update_keeps_the_adds_before_it(self, storage: Storage) -> None:
+        """An update refused (and caught) after an ``add`` leaves that add in place."""
+        resource = make_resource()
+        taken = make_reservation(resource.id, at(0), at(1))
+        moved = make_reservation(resource.id, at(2), at(3))
+        store(storage, resource, taken, moved)
+        added = make_reservation(resource.id, at(4), at(5))
+        with storage.transaction() as tx:
+            tx.reservations.add(added)
+            clash = attrs.evolve(moved, span=span(0, 1), block=span(0, 1), version=2)
+            with pytest.raises(ConflictError):
+                tx.reservations.update(clash, expected_version=1)
+        assert _exists(storage, added)
+        with storage.transaction(readonly=True) as tx:
+            assert tx.reservations.get(moved.id).span == moved.span
+
     def test_a_refused_add_is_refused_before_the_next_read_too(self, storage: Storage) -> None:
         """A read after an ``add`` sees the add, or its refusal: never a silent gap."""
         resource = make_resource()

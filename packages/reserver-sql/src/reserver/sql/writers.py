@@ -22,7 +22,7 @@ try:
 except ImportError:  # pragma: no cover - Windows: writers of one process still queue
     fcntl = None  # type: ignore[assignment]
 
-_FIRST_POLL, _LAST_POLL = 0.0002, 0.004
+_FIRST_POLL, _LAST_POLL = 0.0001, 0.0005
 
 
 class WriterQueue:

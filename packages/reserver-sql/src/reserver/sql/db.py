@@ -16,7 +16,12 @@ from sqlalchemy.sql.dml import UpdateBase
 from reserver.core.errors import StorageError
 from reserver.core.models import Reservation, Resource
 from reserver.sql.config_cache import ConfigCache
-from reserver.sql.driver import DriverInsert, driver_insert
+from reserver.sql.driver import (
+    DriverInsert,
+    driver_insert,
+    read_generations,
+    read_pg_generations,
+)
 from reserver.sql.engine import READONLY
 from reserver.sql.errors import translate
 from reserver.sql.tables import CONFIGURATION, GENERATION_OF_TABLE
@@ -25,8 +30,6 @@ if TYPE_CHECKING:
     import psycopg
 
 T = TypeVar("T")
-
-_GENERATIONS_SQL = "SELECT id, generation FROM config_generation"
 
 
 @attrs.frozen
@@ -48,21 +51,6 @@ def _culprit(exc: Exception, deferred: Sequence[_Deferred]) -> _Deferred:
     booked = [write for write in deferred if write.reservation is not None]
     named = [w for w in booked if w.reservation and f"({w.reservation.resource_id}, " in detail]
     return (named or booked or list(deferred))[0]
-
-
-def _begin_command(driver: psycopg.Connection[Any]) -> bytes:
-    """The BEGIN psycopg itself would send for ``driver``'s transaction settings."""
-    from psycopg import IsolationLevel
-
-    parts = [b"BEGIN"]
-    if driver.isolation_level is not None:
-        level = IsolationLevel(driver.isolation_level).name.replace("_", " ")
-        parts += [b"ISOLATION LEVEL", level.encode()]
-    if driver.read_only is not None:
-        parts.append(b"READ ONLY" if driver.read_only else b"READ WRITE")
-    if driver.deferrable is not None:
-        parts.append(b"DEFERRABLE" if driver.deferrable else b"NOT DEFERRABLE")
-    return b" ".join(parts)
 
 
 def _counter_written(statement: Executable) -> int | None:
@@ -270,59 +258,16 @@ class Db:
         return cache.get(generation, key, load)
 
     def _read_generations(self) -> dict[int, int]:
-        """Every counter, in one query (on PostgreSQL, in the round trip that opens the unit)."""
+        """Every counter, in one query; on PostgreSQL it opens a writing unit's transaction."""
         if self._deferred:
             self._flush()
-        if self.postgres:
-            return self._pg_generations()
-        # Through the driver: SQLAlchemy's execution path costs more than this query.
-        driver = self.connection.connection.driver_connection
         try:
-            rows = driver.execute(_GENERATIONS_SQL).fetchall()  # type: ignore[union-attr]
+            if self.postgres:
+                return read_pg_generations(self._driver(), begin=not self.readonly)
+            return read_generations(self.connection.connection.driver_connection)
         except Exception as exc:
             self.dirty = True
             raise StorageError(f"storage failed on the generation counters: {exc}") from exc
-        return {int(counter): int(generation) for counter, generation in rows}
-
-    def _pg_generations(self) -> dict[int, int]:
-        """Read the counters in one round trip, opening a writing unit's transaction with it.
-
-        A writing unit sends one simple-protocol query of two statements: ``BEGIN`` (with the
-        options psycopg would give it) and the ``SELECT``; psycopg follows the transaction
-        state that libpq reports, so it sends no BEGIN of its own afterwards. Through a
-        cursor, BEGIN would be a round trip of its own, and a pipeline costs more than the
-        trip it saves on a small machine (bench/RESULTS.md).
-
-        A read-only unit reads them outside any transaction: one that is served from the
-        caches then (a log-in check, most often) needs no BEGIN and no COMMIT at all; its
-        first real query opens its snapshot as usual. The counters then precede that
-        snapshot by a moment, as they would at READ COMMITTED.
-        """
-        import psycopg
-        from psycopg import pq
-
-        driver = self._driver()
-        if driver.info.transaction_status != pq.TransactionStatus.IDLE:
-            try:
-                with driver.cursor() as cursor:
-                    cursor.execute(_GENERATIONS_SQL, prepare=True)
-                    rows = cursor.fetchall()
-            except psycopg.Error as exc:
-                self.dirty = True
-                raise StorageError(f"storage failed on the generation counters: {exc}") from exc
-            return {int(counter): int(generation) for counter, generation in rows}
-        query = _GENERATIONS_SQL.encode()
-        if not self.readonly:
-            query = _begin_command(driver) + b"; " + query
-        result = driver.pgconn.exec_(query)
-        if result.status != pq.ExecStatus.TUPLES_OK:
-            self.dirty = True
-            message = (result.error_message or b"").decode(errors="replace").strip()
-            raise StorageError(f"storage failed on the generation counters: {message}")
-        return {
-            int(result.get_value(row, 0) or 0): int(result.get_value(row, 1) or 0)
-            for row in range(result.ntuples)
-        }
 
     def _driver(self) -> psycopg.Connection[Any]:
         driver: psycopg.Connection[Any] = self.connection.connection.driver_connection  # type: ignore[assignment]

@@ -1,4 +1,4 @@
-"""The appends of every booking, sent straight to the DB-API driver.
+"""What goes straight to the DB-API driver: the appends of every booking, the counter read.
 
 A booking queues three prebuilt INSERTs (reservation, history, outbox). SQLAlchemy's execution
 path costs 20-60 us a statement on top of the driver's own work, as much as the statement
@@ -11,15 +11,19 @@ it, so ``reserver.sql.errors.translate`` sees one kind of error.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Dialect
 
+if TYPE_CHECKING:
+    import psycopg
+
 Processor = Callable[[Any], Any] | None
+GENERATIONS_SQL = "SELECT id, generation FROM config_generation"
 
 
 @attrs.frozen
@@ -71,3 +75,61 @@ def driver_insert(statement: sa.Insert, dialect: Dialect, keys: Sequence[str]) -
     with _lock:
         _compiled[cache_key] = found
     return found
+
+
+def read_generations(driver: Any) -> dict[int, int]:
+    """The generation counters (``reserver.sql.config_cache``), through a DB-API connection."""
+    return _counters(driver.execute(GENERATIONS_SQL).fetchall())
+
+
+def read_pg_generations(driver: psycopg.Connection[Any], *, begin: bool) -> dict[int, int]:
+    """The counters in one round trip; with ``begin``, opening the transaction in it too.
+
+    An idle connection gets one simple-protocol query: ``BEGIN`` (with the options psycopg
+    would give it) and the ``SELECT``; psycopg follows the transaction state that libpq
+    reports, so it sends no BEGIN of its own afterwards. Through a cursor, BEGIN would be a
+    round trip of its own, and a pipeline costs more than the trip it saves on a small machine
+    (bench/RESULTS.md). Without ``begin`` (a read-only unit) the counters are read outside
+    any transaction: a unit served from the caches then needs no BEGIN and no COMMIT at all,
+    and its first real query opens its snapshot as usual, a moment after the counters were
+    read, as at READ COMMITTED.
+
+    Raises:
+        psycopg.Error: the query failed.
+    """
+    import psycopg
+    from psycopg import pq
+
+    if driver.info.transaction_status != pq.TransactionStatus.IDLE:
+        with driver.cursor() as cursor:
+            cursor.execute(GENERATIONS_SQL, prepare=True)
+            return _counters(cursor.fetchall())
+    query = GENERATIONS_SQL.encode()
+    if begin:
+        query = _begin_command(driver) + b"; " + query
+    result = driver.pgconn.exec_(query)
+    if result.status != pq.ExecStatus.TUPLES_OK:
+        message = (result.error_message or b"").decode(errors="replace").strip()
+        raise psycopg.OperationalError(message or "the generation counters could not be read")
+    return _counters(
+        (result.get_value(row, 0), result.get_value(row, 1)) for row in range(result.ntuples)
+    )
+
+
+def _counters(rows: Iterable[Sequence[Any]]) -> dict[int, int]:
+    return {int(counter): int(generation) for counter, generation in rows}
+
+
+def _begin_command(driver: psycopg.Connection[Any]) -> bytes:
+    """The BEGIN psycopg itself would send for ``driver``'s transaction settings."""
+    from psycopg import IsolationLevel
+
+    parts = [b"BEGIN"]
+    if driver.isolation_level is not None:
+        level = IsolationLevel(driver.isolation_level).name.replace("_", " ")
+        parts += [b"ISOLATION LEVEL", level.encode()]
+    if driver.read_only is not None:
+        parts.append(b"READ ONLY" if driver.read_only else b"READ WRITE")
+    if driver.deferrable is not None:
+        parts.append(b"DEFERRABLE" if driver.deferrable else b"NOT DEFERRABLE")
+    return b" ".join(parts)

@@ -124,6 +124,20 @@ def test_find_needs_a_span_or_a_duration(reserver: Reserver, ann: Principal) -> 
         reserver.availability.find(ann)
 
 
+@pytest.mark.parametrize("limit", [0, -1, 501, True, 2.5])
+def test_find_refuses_a_limit_outside_a_page(
+    reserver: Reserver, ann: Principal, limit: object
+) -> None:
+    nine = datetime(2026, 6, 2, 7, 0, tzinfo=UTC)
+    with pytest.raises(ValidationError) as refused:
+        reserver.availability.find(
+            ann,
+            span=TimeSpan(nine, nine + timedelta(hours=1)),
+            limit=limit,  # type: ignore[arg-type]
+        )
+    assert set(refused.value.fields) == {"limit"}
+
+
 def test_busy_shows_spans_without_holders(
     reserver: Reserver, ann: Principal, bob: Principal, office
 ) -> None:

@@ -19,9 +19,15 @@ T = TypeVar("T")
 MAX_PAGE = 500
 
 
-def _limit(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if not isinstance(value, int) or not 1 <= value <= MAX_PAGE:
+def check_limit(value: object) -> int:
+    """Return ``value`` if it is a page size (1 to ``MAX_PAGE``); else ``ValidationError``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PAGE:
         raise ValidationError.for_field("limit", f"must be 1 to {MAX_PAGE}")
+    return value
+
+
+def _limit(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    check_limit(value)
 
 
 @attrs.frozen

@@ -15,7 +15,7 @@ from reserver.core.ids import ResourceId
 from reserver.core.models import Resource, ResourceStatus
 from reserver.core.ports import Transaction
 from reserver.core.principals import Permission, Principal
-from reserver.core.queries import PageRequest, ResourceQuery
+from reserver.core.queries import PageRequest, ResourceQuery, check_limit
 from reserver.core.rules import Candidate, policy_violations
 from reserver.core.services.context import ServiceContext
 from reserver.core.services.resolution import ResourceRules, load_all_rules, load_rules
@@ -120,6 +120,7 @@ class AvailabilityService:
 
         Ranked by the earliest free start, then by name.
         """
+        check_limit(limit)
         if (span is None) == (duration is None):
             raise ValidationError.for_field(
                 "span", "give either a span, or a duration and a window"

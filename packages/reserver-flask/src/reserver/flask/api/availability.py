@@ -7,7 +7,6 @@ from datetime import timedelta
 from reserver.core.errors import ValidationError
 from reserver.core.ids import ResourceId
 from reserver.core.principals import Principal
-from reserver.core.queries import PageRequest
 from reserver.core.services.availability import FoundResource
 from reserver.core.spans import TimeSpan
 from reserver.flask.api.inputs import resource_query
@@ -91,5 +90,5 @@ def find_free(principal: Principal, query: FindQuery) -> list[FoundResource]:
         span=_span(query.start, query.end),
         duration=None if query.duration is None else _minutes(query.duration, "duration"),
         window=_span(query.window_start, query.window_end),
-        limit=PageRequest(query.limit).limit,
+        limit=query.limit,
     )

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import http.client
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -64,3 +71,55 @@ def test_settings_refuse_a_weak_secret_in_production() -> None:
     with pytest.raises(ConfigurationError, match="SECRET_KEY"):
         Settings.from_env({"RESERVER_SECRET_KEY": "short"})
     assert Settings.from_env({"RESERVER_ENVIRONMENT": "test"}).environment is Environment.TEST
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _get(port: int, path: str) -> tuple[int, str]:
+    """One request on a connection of its own, so that either worker may take it."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return response.status, response.read().decode()
+    finally:
+        connection.close()
+
+
+def _health_count(exposition: str) -> float:
+    pattern = r'reserver_http_requests_total\{method="GET",route="/health",status="200"\} (\S+)'
+    found = re.search(pattern, exposition)
+    return float(found.group(1)) if found else 0.0
+
+
+def test_every_worker_answers_metrics_for_all_workers(tmp_path: Path) -> None:
+    port = _free_port()
+    environ = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    command = [sys.executable, "-m", "reserver.flask.serve", "--port", str(port)]
+    server = subprocess.Popen(
+        [*command, "--data", str(tmp_path / "data"), "--no-demo", "--workers", "2"],
+        env=environ,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if _get(port, "/live")[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.2)
+        for _ in range(40):
+            assert _get(port, "/health")[0] == 200
+        counts = {_health_count(_get(port, "/metrics")[1]) for _ in range(12)}
+        assert counts == {40.0}, f"each worker counted only its own requests: {counts}"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

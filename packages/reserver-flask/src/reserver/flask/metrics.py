@@ -2,18 +2,25 @@
 
 Routes are labelled by their template (``/api/v1/resources/<resource_id>``), never by the raw
 path, so the number of series stays bounded whatever clients send. Each app has its own
-registry; under several worker processes each process counts its own requests.
+registry. Under several worker processes, ``PROMETHEUS_MULTIPROC_DIR`` (which ``reserver-serve``
+sets) makes every worker count into files there, and ``/metrics`` answers with the sum over
+all of them, whichever worker serves it. prometheus_client reads that variable when it is first
+imported, so this module imports it only when an app is built: after gunicorn forks.
 """
 
 from __future__ import annotations
 
+import os
 import time
-
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
-from prometheus_client import generate_latest as render_metrics
+from typing import TYPE_CHECKING
 
 from flask import Flask, Response, current_app, g, request
 from reserver.core.errors import ConflictError
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 EXTENSION = "reserver.metrics"
 UNMATCHED = "<unmatched>"
@@ -23,6 +30,8 @@ class Metrics:
     """The collectors of one app."""
 
     def __init__(self) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Histogram
+
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "reserver_http_requests",
@@ -87,10 +96,24 @@ def _finish(response: Response) -> Response:
 
 
 def exposition() -> Response:
-    """The app's metrics in the Prometheus text format."""
+    """The app's metrics (every worker's, in multiprocess mode) in the Prometheus text format."""
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
     metrics = _current()
-    body = render_metrics(metrics.registry) if metrics is not None else b""
-    return Response(body, content_type=CONTENT_TYPE_LATEST)
+    if metrics is None:
+        return Response(b"", content_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(_registry(metrics)), content_type=CONTENT_TYPE_LATEST)
+
+
+def _registry(metrics: Metrics) -> CollectorRegistry:
+    if not os.environ.get(MULTIPROCESS_DIR):
+        return metrics.registry
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    combined = CollectorRegistry()
+    MultiProcessCollector(combined)  # type: ignore[no-untyped-call]
+    return combined
 
 
 def install(app: Flask) -> None:

@@ -9,6 +9,7 @@ still applies (``RESERVER_DATABASE_URL`` for PostgreSQL, ``RESERVER_SECRET_KEY``
 from __future__ import annotations
 
 import argparse
+import os
 import secrets
 import sys
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ from reserver.core.facade import Reserver
 from reserver.core.identity import Tokens, UserDraft
 from reserver.flask import demo
 from reserver.flask.app import create_app
+from reserver.flask.metrics import MULTIPROCESS_DIR
 from reserver.flask.settings import Settings
 
 SECRET_FILE = "secret_key"
@@ -108,9 +110,27 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def metrics_folder(data: Path) -> Path:
+    """Point prometheus_client's multiprocess mode at ``data/metrics``, emptied for this run.
+
+    Workers then count into files there and ``/metrics`` sums them (see ``metrics``). An
+    operator's own ``PROMETHEUS_MULTIPROC_DIR`` is kept as it is.
+    """
+    given = os.environ.get(MULTIPROCESS_DIR)
+    if given:
+        return Path(given)
+    folder = data / "metrics"
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.db"):
+        stale.unlink()
+    os.environ[MULTIPROCESS_DIR] = str(folder.resolve())
+    return folder
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Start the server (blocks until gunicorn stops)."""
     args = parse(argv)
+    metrics_folder(args.data)
     settings = Settings.from_env(defaults=embedded_defaults(args.data))
     lines = prepare(settings, with_demo=not args.no_demo)
     url = f"http://{args.host}:{args.port}"

@@ -127,6 +127,19 @@ def test_metrics_count_by_route_template(
     assert "reserver_http_request_duration_seconds_bucket" in text
 
 
+def test_a_metrics_token_closes_metrics_to_everyone_else(services: Services) -> None:
+    token = "m" * 12 + "etrics-token-42"
+    settings = Settings(environment=Environment.TEST, metrics_token=token)
+    client = create_app(settings, services=services).test_client()
+    assert client.get("/metrics").status_code == 401
+    wrong = client.get("/metrics", headers={"Authorization": "Bearer " + token[:-1] + "x"})
+    assert wrong.status_code == 401
+    assert wrong.content_type == "application/problem+json"
+    right = client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+    assert right.status_code == 200
+    assert "reserver_http_requests_total" in right.get_data(as_text=True)
+
+
 def test_security_headers_are_on_every_answer(anon: Any, ann: Any) -> None:
     for answer in (anon.get("/health"), ann.get("/resources"), anon.get("/api/v1/missing")):
         assert answer.headers["X-Content-Type-Options"] == "nosniff"

@@ -64,6 +64,9 @@ class Settings:
     keys, newest first and separated by commas, rotate it). ``user_tiers`` moves named users
     (by user id) to another tier than their role's (``anonymous``, ``user`` or ``admin``).
     ``setup_token`` lets ``POST /api/v1/setup/unlock`` reopen first-run setup.
+    ``metrics_token``, when set, is the bearer token ``/metrics`` asks for (compared in
+    constant time); unset, the metrics (route templates and counts, no ids) are open, for a
+    scraper on the private network.
     """
 
     database_url: str = "sqlite:///data/reserver.db"
@@ -78,6 +81,7 @@ class Settings:
     user_tiers: Mapping[str, str] = attrs.field(factory=dict)
     registration: Registration = Registration.OPEN
     setup_token: str | None = None
+    metrics_token: str | None = None
     max_body_bytes: int = 1_048_576
     trusted_proxies: int = 0
     hsts: bool = False
@@ -139,6 +143,7 @@ class Settings:
             "RATE_LIMIT_STORAGE_URL": "rate_limit_storage_url",
             "AUTH_RATE_LIMIT": "auth_rate_limit",
             "SETUP_TOKEN": "setup_token",
+            "METRICS_TOKEN": "metrics_token",
         }
         for variable, name in plain.items():
             if (value := get(variable)) is not None:

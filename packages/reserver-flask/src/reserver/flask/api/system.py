@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import hmac
 from importlib.metadata import PackageNotFoundError, version
 
 import attrs
 
 from flask import Response
+from reserver.core.errors import AuthenticationError
 from reserver.core.queries import PageRequest, ResourceQuery
 from reserver.flask import metrics
 from reserver.flask.api.routing import Api
-from reserver.flask.services import core
+from reserver.flask.auth import bearer_token
+from reserver.flask.services import core, current_settings
 
 api = Api("system", "system")
 
@@ -66,7 +69,15 @@ def ready() -> Ready:
     return Ready("ok", "ok")
 
 
-@api.operation("GET", "/metrics")
+@api.operation("GET", "/metrics", errors=(401,))
 def prometheus() -> Response:
-    """Prometheus metrics in the text exposition format."""
+    """Prometheus metrics in the text exposition format.
+
+    With ``RESERVER_METRICS_TOKEN`` set, only for ``Authorization: Bearer <that token>``.
+    """
+    expected = current_settings().metrics_token
+    if expected is not None:
+        given = bearer_token() or ""
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            raise AuthenticationError("send 'Authorization: Bearer <the metrics token>'")
     return metrics.exposition()

@@ -1,7 +1,8 @@
 """Property tests of the served OpenAPI document: no operation answers 5xx or breaks its schema.
 
 Each operation of the API runs as its own test, with cases that schemathesis generates from the
-document the app serves (in process, through WSGI), as an administrator.
+document the app serves (in process, through WSGI), once as an administrator and once as a
+plain user (whose refusals must be documented answers too).
 """
 
 from __future__ import annotations
@@ -43,13 +44,15 @@ OPERATIONS = [
 
 @pytest.fixture(scope="module")
 def served() -> tuple[Any, Reserver]:
-    """The served schema, and the system behind it (with an administrator)."""
+    """The served schema, and the system behind it (with an administrator and a user)."""
     reserver = Reserver.in_memory(
         clock=FixedClock(datetime(2030, 1, 7, 8, tzinfo=UTC)),
         identity=IdentitySettings(environment="development"),
         hasher=ScryptPasswordHasher(n=16, r=1, p=1),
     )
     reserver.identity.setup(UserDraft("admin"), PASSWORD)
+    admin = reserver.identity.login("admin", PASSWORD).access_token  # type: ignore[union-attr]
+    reserver.users.create(reserver.identity.authenticate(admin), UserDraft("ann"), PASSWORD)
     app = create_app(
         Settings(environment=Environment.TEST, rate_limits_enabled=False),
         services=Services(reserver),
@@ -57,11 +60,14 @@ def served() -> tuple[Any, Reserver]:
     return schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app), reserver
 
 
+@pytest.mark.parametrize("who", ["admin", "ann"])
 @pytest.mark.parametrize(("method", "path"), OPERATIONS, ids=[f"{m} {p}" for m, p in OPERATIONS])
-def test_operation_keeps_its_contract(served: tuple[Any, Reserver], method: str, path: str) -> None:
+def test_operation_keeps_its_contract(
+    served: tuple[Any, Reserver], method: str, path: str, who: str
+) -> None:
     schema, reserver = served
     # A fresh session per operation: a generated log-out must not starve the others.
-    token = reserver.identity.login("admin", PASSWORD).access_token  # type: ignore[union-attr]
+    token = reserver.identity.login(who, PASSWORD).access_token  # type: ignore[union-attr]
     operation = schema[path][method]
 
     @given(case=operation.as_strategy())

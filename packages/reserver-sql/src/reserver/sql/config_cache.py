@@ -1,16 +1,17 @@
-"""Reads of the configuration tables, shared by a storage's units of work while nothing changed.
+"""Reads of rarely-changing tables, shared by a storage's units of work while nothing changed.
 
 Every booking reads its resource, the grants on it, the nearest business hours and the
-blackouts above it; all of them change rarely, and each read is a round trip to PostgreSQL.
-The database keeps a generation counter that a trigger bumps in every transaction writing one
-of ``CONFIG_TABLES`` (migration 0003). A unit of work reads the generation once, at its first
-cached read, and uses only entries filled at that same generation:
+blackouts above it, and every request's log-in check its user and session; all of them change
+rarely, and each read is a round trip to PostgreSQL. The database keeps generation counters
+that triggers bump in every transaction writing one of their tables (``GENERATION_OF_TABLE``,
+migration 0003); a storage keeps one cache per counter. A unit of work reads the counters
+once, at its first cached read, and uses only entries filled at the same generation:
 
 - a unit that sees a newer generation empties the cache and fills it afresh;
 - a unit that sees an older one (it started before a change another unit has already seen)
   reads the database and stores nothing;
-- a unit that has written a configuration table itself reads the database from then on and
-  stores nothing: its own writes are not committed, and may never be.
+- a unit that has written one of the counter's tables itself reads the database from then on
+  and stores nothing: its own writes are not committed, and may never be.
 
 A value stored at generation ``g`` therefore comes from a state at or after ``g``, and is
 dropped as soon as any unit of work sees a later generation. Values must be immutable.
@@ -26,7 +27,7 @@ T = TypeVar("T")
 
 
 class ConfigCache:
-    """Values read from the configuration tables, tagged with one generation."""
+    """Values read from the tables of one counter, tagged with one generation."""
 
     def __init__(self, size: int = 8192) -> None:
         self._size = size
@@ -48,8 +49,3 @@ class ConfigCache:
             if generation >= current:
                 values[key] = value
         return value
-
-    def clear(self) -> None:
-        """Forget every value (tests, and a database replaced under a running storage)."""
-        with self._lock:
-            self._state = (-1, {})

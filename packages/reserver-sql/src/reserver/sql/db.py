@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar
 
 import attrs
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     import psycopg
 
 T = TypeVar("T")
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 @attrs.frozen
@@ -119,10 +122,7 @@ class Db:
         if self._deferred:
             self._flush()
         if not isinstance(statement, sa.Select):
-            self.dirty = True
-            written = _counter_written(statement)
-            if written is not None:
-                self._written.add(written)
+            self._note_write(statement)
         try:
             return self.connection.execute(statement, parameters)
         except sa_exc.SQLAlchemyError as exc:
@@ -163,11 +163,14 @@ class Db:
         every queued write and the COMMIT in one round trip (psycopg's pipeline mode). An
         error surfaces there, translated as ``execute`` translates it.
         """
+        self._note_write(statement)
+        self._deferred.append(_Deferred(statement, parameters, subject, reservation))
+
+    def _note_write(self, statement: Executable) -> None:
         self.dirty = True
         written = _counter_written(statement)
         if written is not None:
             self._written.add(written)
-        self._deferred.append(_Deferred(statement, parameters, subject, reservation))
 
     def commit(self) -> None:
         """Run the queued writes, then commit the unit of work."""
@@ -256,6 +259,18 @@ class Db:
         if generation is None:
             raise StorageError(f"generation counter {counter} is missing: migrate the database")
         return cache.get(generation, key, load)
+
+    def cached_list(
+        self, key: Hashable, load: Callable[[], Iterable[T]], *, counter: int = CONFIGURATION
+    ) -> list[T]:
+        """``cached`` for a sequence: the cache keeps a tuple, each caller gets its own list."""
+        return list(self.cached(key, lambda: tuple(load()), counter=counter))
+
+    def cached_dict(
+        self, key: Hashable, load: Callable[[], Mapping[K, V]], *, counter: int = CONFIGURATION
+    ) -> dict[K, V]:
+        """``cached`` for a mapping: the cache keeps a read-only view, each caller a dict."""
+        return dict(self.cached(key, lambda: MappingProxyType(dict(load())), counter=counter))
 
     def _read_generations(self) -> dict[int, int]:
         """Every counter, in one query; on PostgreSQL it opens a writing unit's transaction."""

@@ -69,8 +69,7 @@ class SqlRoleRepository:
 
     def all(self) -> Sequence[CustomRole]:
         """Return every role, by name (code-point order, whatever the database's collation)."""
-        # A list of its own for the caller; the cache keeps the tuple.
-        return list(self._db.cached(("roles",), self._all, counter=IDENTITY))
+        return self._db.cached_list(("roles",), self._all, counter=IDENTITY)
 
     def _all(self) -> tuple[CustomRole, ...]:
         rows = self._db.rows(sa.select(custom_roles), subject="roles")
@@ -109,18 +108,13 @@ class SqlGrantRepository:
 
     def for_resource(self, resource_id: ResourceId) -> Sequence[Grant]:
         """Return the resource's grants by (resource, action, subject)."""
-        # A list of its own for the caller; the cache keeps the tuple.
-        return list(
-            self._db.cached(
-                ("grants", resource_id),
-                lambda: tuple(
-                    self._grants(
-                        _GRANTS_OF_RESOURCE,
-                        {"resource_id": resource_id},
-                        subject=f"the grants of resource {resource_id!r}",
-                    )
-                ),
-            )
+        return self._db.cached_list(
+            ("grants", resource_id),
+            lambda: self._grants(
+                _GRANTS_OF_RESOURCE,
+                {"resource_id": resource_id},
+                subject=f"the grants of resource {resource_id!r}",
+            ),
         )
 
     def for_subjects(self, subjects: Collection[str]) -> Sequence[Grant]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Mapping, Sequence
-from types import MappingProxyType
 from typing import Any
 
 import sqlalchemy as sa
@@ -116,8 +115,7 @@ class SqlResourceRepository:
         wanted = tuple(dict.fromkeys(resource_ids))
         if not wanted:
             return []
-        # A list of its own for the caller; the cache keeps the tuple.
-        return list(self._db.cached(("resources", wanted), lambda: self._load_many(wanted)))
+        return self._db.cached_list(("resources", wanted), lambda: self._load_many(wanted))
 
     def _load_many(self, wanted: Sequence[ResourceId]) -> tuple[Resource, ...]:
         statement = sa.select(resources).where(_R.id.in_(wanted))
@@ -180,8 +178,7 @@ class SqlResourceRepository:
 
     def tag_counts(self) -> Mapping[str, int]:
         """Return how many resources, retired ones included, carry each tag."""
-        # A dict of its own for the caller; the cache keeps a read-only view.
-        return dict(self._db.cached(("tag counts",), lambda: MappingProxyType(self._tag_counts())))
+        return self._db.cached_dict(("tag counts",), self._tag_counts)
 
     def _tag_counts(self) -> dict[str, int]:
         statement = (
@@ -284,11 +281,8 @@ class SqlGroupRepository:
 
     def all(self) -> Sequence[Group]:
         """Return every group, parents before children."""
-        # A list of its own for the caller; the cache keeps the tuple.
-        return list(
-            self._db.cached(
-                ("groups",), lambda: tuple(self._groups(sa.select(groups), subject="groups"))
-            )
+        return self._db.cached_list(
+            ("groups",), lambda: self._groups(sa.select(groups), subject="groups")
         )
 
     def subtree(self, group_id: GroupId) -> Sequence[Group]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from types import MappingProxyType
 
 import sqlalchemy as sa
 
@@ -102,8 +101,7 @@ class SqlHoursRepository:
 
     def all(self) -> Mapping[Scope, WeeklyHours]:
         """Return every scope that has hours of its own."""
-        # A dict of its own for the caller; the cache keeps a read-only view.
-        return dict(self._db.cached(("all hours",), lambda: MappingProxyType(self._all())))
+        return self._db.cached_dict(("all hours",), self._all)
 
     def _all(self) -> dict[Scope, WeeklyHours]:
         statement = sa.select(hours).order_by(hours.c.scope_kind, hours.c.scope_id)
@@ -145,8 +143,7 @@ class SqlBlackoutRepository:
         """Return the blackouts of any of ``scopes``."""
         if not scopes:
             return []
-        # A list of its own for the caller; the cache keeps the tuple.
-        return list(self._db.cached(("blackouts", frozenset(scopes)), lambda: self._of(scopes)))
+        return self._db.cached_list(("blackouts", frozenset(scopes)), lambda: self._of(scopes))
 
     def _of(self, scopes: Collection[Scope]) -> tuple[Blackout, ...]:
         rows = self._db.rows(_BLACKOUTS_OF_SCOPES, _scope_params(scopes), subject="blackouts")

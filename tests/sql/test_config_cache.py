@@ -12,8 +12,8 @@ from sqlalchemy import event
 from reserver.core.identity.models import RefreshToken, SessionId
 from reserver.core.ids import ResourceId, UserId
 from reserver.core.schedules import Scope, WeeklyHours
-from reserver.core.testing.builders import at, make_resource, store
-from reserver.core.testing.identity_builders import make_user
+from reserver.core.testing.builders import at, make_blackout, make_resource, store
+from reserver.core.testing.identity_builders import make_grant, make_user
 from reserver.sql import SqlStorage
 from reserver.sql.config_cache import ConfigCache
 
@@ -123,6 +123,40 @@ def test_hours_and_blackouts_follow_their_tables(storages: tuple[SqlStorage, Sql
         tx.hours.delete(Scope.everywhere())
     with first.transaction(readonly=True) as tx:
         assert tx.hours.nearest(scopes) is None
+
+
+def test_grants_and_blackouts_are_read_whole_once_and_afresh_by_a_unit_that_writes_them(
+    storages: tuple[SqlStorage, SqlStorage],
+) -> None:
+    """One query per generation serves every resource and scope; a writing unit reads afresh."""
+    first, second = storages
+    other = ResourceId("room-2")
+    store(first, make_resource(id=other, name="Room two"))
+    mine, everyone = make_blackout(Scope.resource(ROOM)), make_blackout(Scope.everywhere())
+    store(second, mine, everyone)
+    with second.transaction() as tx:
+        tx.identity.grants.add(make_grant(ROOM))
+    with first.transaction(readonly=True) as tx:
+        tx.blackouts.for_scopes([Scope.everywhere()])
+        tx.identity.grants.for_resource(other)
+    seen = statements(first)
+    with first.transaction(readonly=True) as tx:
+        assert tx.blackouts.for_scopes([Scope.resource(ROOM), Scope.everywhere()]) == sorted(
+            [mine, everyone], key=lambda b: b.id
+        )
+        assert tx.blackouts.for_scopes([Scope.resource(other)]) == []
+        assert [g.resource_id for g in tx.identity.grants.for_resource(ROOM)] == [ROOM]
+        assert tx.identity.grants.for_resource(other) == []
+    assert [s for s in seen if s.startswith("SELECT")] == []
+    later = make_blackout(Scope.resource(other))
+    with first.transaction() as tx:
+        tx.blackouts.add(later)
+        assert tx.blackouts.for_scopes([Scope.resource(other)]) == [later]
+        tx.identity.grants.add(make_grant(other))
+        assert len(tx.identity.grants.for_resource(other)) == 1
+    with second.transaction(readonly=True) as tx:
+        assert tx.blackouts.for_scopes([Scope.resource(other)]) == [later]
+        assert len(tx.identity.grants.for_resource(other)) == 1
 
 
 def test_a_reader_of_an_older_generation_stores_nothing() -> None:

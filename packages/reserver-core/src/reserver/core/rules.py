@@ -243,12 +243,22 @@ def evaluate(
     return results
 
 
+class Refusal(ConflictError):
+    """The pipeline's refusal, raised before its unit of work writes anything.
+
+    So the unit can still be read: the alternatives are searched in it, saving a second one.
+    """
+
+
 def refuse_any(results: Sequence[Sequence[Violation]], what: str) -> None:
-    """Raise one ``ConflictError`` naming every violation found, if there is any."""
+    """Raise one ``Refusal`` naming every violation found, if there is any.
+
+    Call it before the unit of work writes (the alternatives search reads the same unit).
+    """
     violations = [v for found in results for v in found]
     if violations:
         rules = ", ".join(sorted({v.rule.value for v in violations}))
-        raise ConflictError(f"{what} was refused: {rules}", violations=violations)
+        raise Refusal(f"{what} was refused: {rules}", violations=violations)
 
 
 def booking_holder(principal: Principal, holder: UserId | None) -> UserId:

@@ -20,6 +20,7 @@ from reserver.sql.config_cache import ConfigCache
 from reserver.sql.driver import (
     DriverInsert,
     driver_insert,
+    driver_query,
     read_generations,
     read_pg_generations,
 )
@@ -149,6 +150,36 @@ class Db:
         """Run a query (with bound ``params``) and fetch its first row, if any."""
         return self.execute(statement, params, subject=subject).first()
 
+    def fetch(
+        self, statement: sa.Select[Any], parameters: Mapping[str, Any], *, subject: str
+    ) -> list[tuple[Any, ...]]:
+        """Run a prebuilt hot query straight on the driver; its rows, processed, as tuples.
+
+        For the reads of every booking and slot search, where SQLAlchemy's execution path
+        costs as much as the query (``reserver.sql.driver``). The statement must bind no
+        expanding parameters.
+        """
+        if self._deferred:
+            self._flush()
+        query = driver_query(statement, self.connection.dialect)
+        driver: Any = self.connection.connection.driver_connection
+        try:
+            cursor = driver.cursor()
+            try:
+                if self.postgres:
+                    cursor.execute(query.sql, query.parameters(parameters), prepare=True)
+                else:
+                    cursor.execute(query.sql, query.parameters(parameters))
+                return query.convert(cursor.fetchall())
+            finally:
+                cursor.close()
+        except Exception as exc:
+            self.dirty = True
+            wrapped = query.wrap(parameters, exc, self.connection.dialect)
+            if not isinstance(wrapped, sa_exc.SQLAlchemyError):
+                raise
+            raise translate(wrapped, subject=subject) from exc
+
     def defer(
         self,
         statement: sa.Insert,
@@ -251,7 +282,7 @@ class Db:
         must be immutable. See ``reserver.sql.config_cache`` for when the cache is bypassed.
         """
         cache = self._caches.get(counter)
-        if cache is None or counter in self._written:
+        if cache is None or not self.caches(counter):
             return load()
         if self._generations is None:
             self._generations = self._read_generations()
@@ -259,6 +290,14 @@ class Db:
         if generation is None:
             raise StorageError(f"generation counter {counter} is missing: migrate the database")
         return cache.get(generation, key, load)
+
+    def caches(self, counter: int = CONFIGURATION) -> bool:
+        """Whether ``cached`` reads of ``counter``'s tables use the shared cache in this unit.
+
+        A repository that caches a whole table asks first: when the unit must read afresh, one
+        targeted query beats reloading the table.
+        """
+        return counter in self._caches and counter not in self._written
 
     def cached_list(
         self, key: Hashable, load: Callable[[], Iterable[T]], *, counter: int = CONFIGURATION

@@ -46,12 +46,7 @@ class DriverInsert:
 
     def wrap(self, values: Mapping[str, Any], error: Exception, dialect: Dialect) -> Exception:
         """``error`` from the driver as SQLAlchemy would have raised it."""
-        dbapi = dialect.loaded_dbapi
-        if not isinstance(error, dbapi.Error):
-            return error
-        return sa_exc.DBAPIError.instance(
-            self.sql, dict(values), error, dbapi.Error, dialect=dialect
-        )
+        return _wrap(self.sql, values, error, dialect)
 
 
 _compiled: dict[tuple[int, str, tuple[str, ...]], DriverInsert] = {}
@@ -75,6 +70,74 @@ def driver_insert(statement: sa.Insert, dialect: Dialect, keys: Sequence[str]) -
     with _lock:
         _compiled[cache_key] = found
     return found
+
+
+@attrs.frozen
+class DriverQuery:
+    """One SELECT compiled for one dialect, with the processors of its binds and its columns."""
+
+    statement: sa.Select[Any]  # kept alive: the cache is keyed by its id
+    sql: str
+    names: tuple[str, ...]  # bind order (positional drivers) or names (named drivers)
+    defaults: Mapping[str, Any]  # the values the statement binds itself (LIMIT 1, ...)
+    binds: tuple[Processor, ...]
+    results: tuple[Processor, ...]
+    positional: bool
+
+    def parameters(self, values: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
+        """The driver's parameters for ``values``, through each bind's processor."""
+        merged = {**self.defaults, **values}
+        bound = [
+            value if process is None else process(value)
+            for value, process in zip((merged[n] for n in self.names), self.binds, strict=True)
+        ]
+        return bound if self.positional else dict(zip(self.names, bound, strict=True))
+
+    def convert(self, rows: Iterable[Sequence[Any]]) -> list[tuple[Any, ...]]:
+        """The driver's rows as SQLAlchemy would have returned them (column order kept)."""
+        results = self.results
+        return [
+            tuple(v if p is None else p(v) for v, p in zip(row, results, strict=True))
+            for row in rows
+        ]
+
+    def wrap(self, values: Mapping[str, Any], error: Exception, dialect: Dialect) -> Exception:
+        """``error`` from the driver as SQLAlchemy would have raised it."""
+        return _wrap(self.sql, values, error, dialect)
+
+
+_queries: dict[tuple[int, str], DriverQuery] = {}
+
+
+def driver_query(statement: sa.Select[Any], dialect: Dialect) -> DriverQuery:
+    """Return ``statement`` compiled for ``dialect`` (cached); it may not expand binds."""
+    cache_key = (id(statement), dialect.name)
+    found = _queries.get(cache_key)
+    if found is not None:
+        return found
+    compiled = statement.compile(dialect=dialect)
+    positional = bool(compiled.positional)
+    by_name = {name: bind for bind, name in compiled.bind_names.items()}
+    names = tuple(compiled.positiontup or ()) if positional else tuple(by_name)
+    binds = tuple(
+        by_name[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
+    )
+    results = tuple(
+        column.type.dialect_impl(dialect).result_processor(dialect, None)
+        for column in statement.selected_columns
+    )
+    defaults = {name: b.value for name, b in by_name.items() if not b.required}
+    found = DriverQuery(statement, compiled.string, names, defaults, binds, results, positional)
+    with _lock:
+        _queries[cache_key] = found
+    return found
+
+
+def _wrap(sql: str, values: Mapping[str, Any], error: Exception, dialect: Dialect) -> Exception:
+    dbapi = dialect.loaded_dbapi
+    if not isinstance(error, dbapi.Error):
+        return error
+    return sa_exc.DBAPIError.instance(sql, dict(values), error, dbapi.Error, dialect=dialect)
 
 
 def read_generations(driver: Any) -> dict[int, int]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
+from types import MappingProxyType
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -108,14 +110,22 @@ class SqlGrantRepository:
 
     def for_resource(self, resource_id: ResourceId) -> Sequence[Grant]:
         """Return the resource's grants by (resource, action, subject)."""
-        return self._db.cached_list(
-            ("grants", resource_id),
-            lambda: self._grants(
+        if not self._db.caches():
+            return self._grants(
                 _GRANTS_OF_RESOURCE,
                 {"resource_id": resource_id},
                 subject=f"the grants of resource {resource_id!r}",
-            ),
+            )
+        return list(
+            self._db.cached(("grants by resource",), self._by_resource).get(resource_id, ())
         )
+
+    def _by_resource(self) -> Mapping[ResourceId, tuple[Grant, ...]]:
+        """Every grant by its resource: one query per generation serves every resource."""
+        grouped: dict[ResourceId, list[Grant]] = defaultdict(list)
+        for grant in self._grants(sa.select(grants), None, subject="grants"):
+            grouped[grant.resource_id].append(grant)
+        return MappingProxyType({rid: tuple(found) for rid, found in grouped.items()})
 
     def for_subjects(self, subjects: Collection[str]) -> Sequence[Grant]:
         """Return the grants naming any of ``subjects``, by (resource, action, subject)."""

@@ -48,23 +48,36 @@ def _at(value: datetime) -> sa.BindParameter[datetime]:
     return sa.bindparam(None, value, type_=UtcDateTime())
 
 
+# What ``busy_blocks`` reads of each row; ``blocking_overlaps`` reads every column.
+_BLOCK_COLUMNS = ("resource_id", "block_start", "block_end")
+
+
+def _columns(table: sa.FromClause, blocks: bool) -> list[sa.ColumnElement[Any]]:
+    return [table.c[name] for name in _BLOCK_COLUMNS] if blocks else list(table.c)
+
+
 def _inside(
     of_resources: sa.ColumnElement[bool],
     start: sa.BindParameter[datetime],
     end: sa.BindParameter[datetime],
+    blocks: bool,
 ) -> sa.Select[*tuple[Any, ...]]:
     """Part one: the blocking rows whose block starts inside ``[start, end)``."""
-    return sa.select(reservations).where(
+    return sa.select(*_columns(reservations, blocks)).where(
         of_resources, is_blocking(_R.status), _R.block_start >= start, _R.block_start < end
     )
 
 
 def _last_before(
-    resource_id: sa.ColumnElement[str], start: sa.BindParameter[datetime], *, only_id: bool
+    resource_id: sa.ColumnElement[str],
+    start: sa.BindParameter[datetime],
+    *,
+    only_id: bool,
+    blocks: bool = False,
 ) -> sa.Select[*tuple[Any, ...]]:
     """Part two: the resource's last blocking row starting before ``start`` (one index step)."""
     previous = reservations.alias("previous")
-    columns: list[sa.ColumnElement[object]] = [previous.c.id] if only_id else list(previous.c)
+    columns = [previous.c.id] if only_id else _columns(previous, blocks)
     return (
         sa.select(*columns)
         .where(
@@ -78,40 +91,50 @@ def _last_before(
 
 
 @functools.cache
-def overlaps_statement(dialect: str, *, many: bool) -> sa.Select[*tuple[Any, ...]]:
+def overlaps_statement(
+    dialect: str, *, many: bool, blocks: bool = False
+) -> sa.Select[*tuple[Any, ...]]:
     """The query behind ``blocking_overlaps``, built once (building costs more than running).
 
     Parameters: ``start``, ``end`` and either ``resource_id`` or ``resource_ids`` (``many``:
     a PostgreSQL array, or JSON text on SQLite). Either way it is one parameter, so the
     statement is compiled once and PostgreSQL prepares it once, whatever the number of ids.
+    ``blocks`` reads only the ``_BLOCK_COLUMNS`` (``busy_blocks``).
     """
     start = sa.bindparam("start", type_=UtcDateTime())
     end = sa.bindparam("end", type_=UtcDateTime())
     before: sa.Select[*tuple[Any, ...]]
     if not many:
         resource_id = sa.bindparam("resource_id", type_=sa.String())
-        inside = _inside(_R.resource_id == resource_id, start, end)
+        inside = _inside(_R.resource_id == resource_id, start, end, blocks)
         last_id = _last_before(resource_id, start, only_id=True).scalar_subquery()
-        before = sa.select(reservations).where(_R.id == last_id, _R.block_end > start)
+        before = sa.select(*_columns(reservations, blocks)).where(
+            _R.id == last_id, _R.block_end > start
+        )
     elif dialect == "postgresql":
         array = sa.bindparam("resource_ids", type_=postgresql.ARRAY(sa.String()))
         ids = sa.func.unnest(array).table_valued("value").render_derived(name="ids")
-        inside = _inside(_R.resource_id == sa.any_(array), start, end)
+        inside = _inside(_R.resource_id == sa.any_(array), start, end, blocks)
         # LATERAL: one backward index step per id, which the planner cannot turn into a join
         # over the whole table.
-        last = _last_before(ids.c.value, start, only_id=False).lateral("last_before")
+        last = _last_before(ids.c.value, start, only_id=False, blocks=blocks).lateral("last_before")
         before = (
             sa.select(last).select_from(ids).join(last, sa.true()).where(last.c.block_end > start)
         )
     else:
         ids = sa.func.json_each(sa.bindparam("resource_ids")).table_valued("value", name="ids")
-        inside = _inside(_R.resource_id.in_(sa.select(ids.c.value)), start, end)
+        inside = _inside(_R.resource_id.in_(sa.select(ids.c.value)), start, end, blocks)
         last_id = _last_before(ids.c.value, start, only_id=True).scalar_subquery()
-        before = sa.select(reservations).where(
+        before = sa.select(*_columns(reservations, blocks)).where(
             _R.id.in_(sa.select(last_id).select_from(ids)), _R.block_end > start
         )
     both = sa.union_all(inside, before).subquery("overlaps")
-    return sa.select(both).order_by(both.c.block_start, both.c.resource_id, both.c.id)
+    order = (
+        [both.c.block_start, both.c.resource_id]
+        if blocks
+        else [both.c.block_start, both.c.resource_id, both.c.id]
+    )
+    return sa.select(both).order_by(*order)
 
 
 def overlaps_parameters(dialect: str, ids: Sequence[str], span: TimeSpan) -> dict[str, object]:
@@ -215,6 +238,19 @@ class SqlReservationRepository:
         rows = result.all()
         skip = set(exclude)
         return [reservation_from_row(row) for row in rows if row.id not in skip]
+
+    def busy_blocks(
+        self, resource_ids: Collection[ResourceId], span: TimeSpan
+    ) -> Sequence[tuple[ResourceId, TimeSpan]]:
+        """Return ``(resource_id, block)`` of each of ``blocking_overlaps``, in its order."""
+        ids = sorted(set(resource_ids))
+        if not ids:
+            return []
+        dialect = self._db.connection.dialect.name
+        statement = overlaps_statement(dialect, many=len(ids) > 1, blocks=True)
+        parameters = overlaps_parameters(dialect, ids, span)
+        rows = self._db.fetch(statement, parameters, subject="reservations")
+        return [(rid, TimeSpan(start, end)) for rid, start, end in rows]
 
     def held_by(self, holder: UserId, span: TimeSpan) -> Sequence[Reservation]:
         """Return ``holder``'s blocking reservations whose span overlaps ``span``."""

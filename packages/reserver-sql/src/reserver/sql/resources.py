@@ -115,6 +115,11 @@ class SqlResourceRepository:
         wanted = tuple(dict.fromkeys(resource_ids))
         if not wanted:
             return []
+        if len(wanted) == 1:  # the commonest case shares ``get``'s cache entry
+            try:
+                return [self.get(wanted[0])]
+            except NotFoundError:
+                return []
         return self._db.cached_list(("resources", wanted), lambda: self._load_many(wanted))
 
     def _load_many(self, wanted: Sequence[ResourceId]) -> tuple[Resource, ...]:

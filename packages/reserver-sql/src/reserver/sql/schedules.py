@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
+from types import MappingProxyType
 
 import sqlalchemy as sa
 
@@ -59,6 +61,7 @@ _HOURS_OF_SCOPES = sa.select(hours.c.scope_kind, hours.c.scope_id, hours.c.hours
     _scoped(hours)
 )
 _BLACKOUTS_OF_SCOPES = sa.select(blackouts).where(_scoped(blackouts)).order_by(blackouts.c.id)
+_ALL_BLACKOUTS = sa.select(blackouts)
 
 
 class SqlHoursRepository:
@@ -78,7 +81,10 @@ class SqlHoursRepository:
         """Return the hours of the first of ``scopes`` that has any, in one query."""
         if not scopes:
             return None
-        return self._db.cached(("nearest hours", tuple(scopes)), lambda: self._nearest(scopes))
+        if not self._db.caches():
+            return self._nearest(scopes)
+        every = self._every()
+        return next((every[s] for s in scopes if s in every), None)
 
     def _nearest(self, scopes: Sequence[Scope]) -> WeeklyHours | None:
         rows = self._db.rows(_HOURS_OF_SCOPES, _scope_params(scopes), subject="hours")
@@ -101,7 +107,11 @@ class SqlHoursRepository:
 
     def all(self) -> Mapping[Scope, WeeklyHours]:
         """Return every scope that has hours of its own."""
-        return self._db.cached_dict(("all hours",), self._all)
+        return dict(self._every())
+
+    def _every(self) -> Mapping[Scope, WeeklyHours]:
+        """Every scope's hours, read-only; one cache entry serves ``all`` and ``nearest``."""
+        return self._db.cached(("all hours",), lambda: MappingProxyType(self._all()))
 
     def _all(self) -> dict[Scope, WeeklyHours]:
         statement = sa.select(hours).order_by(hours.c.scope_kind, hours.c.scope_id)
@@ -143,8 +153,22 @@ class SqlBlackoutRepository:
         """Return the blackouts of any of ``scopes``."""
         if not scopes:
             return []
-        return self._db.cached_list(("blackouts", frozenset(scopes)), lambda: self._of(scopes))
+        if not self._db.caches():
+            rows = self._db.rows(_BLACKOUTS_OF_SCOPES, _scope_params(scopes), subject="blackouts")
+            return [blackout_from_row(row) for row in rows]
+        by_scope = self._db.cached(("blackouts by scope",), self._by_scope)
+        found = [b for scope in set(scopes) for b in by_scope.get(scope, ())]
+        found.sort(key=_blackout_id)
+        return found
 
-    def _of(self, scopes: Collection[Scope]) -> tuple[Blackout, ...]:
-        rows = self._db.rows(_BLACKOUTS_OF_SCOPES, _scope_params(scopes), subject="blackouts")
-        return tuple(blackout_from_row(row) for row in rows)
+    def _by_scope(self) -> Mapping[Scope, tuple[Blackout, ...]]:
+        """Every blackout by its scope: one query per generation serves every scope set."""
+        grouped: dict[Scope, list[Blackout]] = defaultdict(list)
+        for row in self._db.rows(_ALL_BLACKOUTS, subject="blackouts"):
+            blackout = blackout_from_row(row)
+            grouped[blackout.scope].append(blackout)
+        return MappingProxyType({scope: tuple(found) for scope, found in grouped.items()})
+
+
+def _blackout_id(blackout: Blackout) -> str:
+    return blackout.id

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime, timedelta
+from itertools import islice
 
 import attrs
 
@@ -12,13 +13,13 @@ from reserver.core import availability as calc
 from reserver.core.errors import Alternative, NotFoundError, PermissionDeniedError, ValidationError
 from reserver.core.identity.access import hidden_resources, require_bookable, require_visible
 from reserver.core.ids import ResourceId
-from reserver.core.models import Resource, ResourceStatus
+from reserver.core.models import BookingPolicy, Resource, ResourceStatus
 from reserver.core.ports import Transaction
 from reserver.core.principals import Permission, Principal
 from reserver.core.queries import PageRequest, ResourceQuery, check_limit
 from reserver.core.rules import Candidate, policy_violations
 from reserver.core.services.context import ServiceContext
-from reserver.core.services.resolution import ResourceRules, load_all_rules, load_rules
+from reserver.core.services.resolution import ResourceRules, RuleBook, load_rules
 from reserver.core.spans import TimeSpan, local_day_span
 
 MAX_SEARCH = timedelta(days=366)
@@ -70,7 +71,7 @@ class AvailabilityService:
                     raise ValidationError.for_field("day", "give a day or a window")
                 window = local_day_span(day, rules.tz)
             _check_window(window)
-            busy = self.busy_blocks(tx, [resource_id], window, rules)
+            busy = self.busy_blocks(tx, [resource_id], window, rules.policy)
             return self.bookable(rules, window, busy.get(resource_id, []), duration, limit=None)
 
     def next_available(
@@ -92,7 +93,7 @@ class AvailabilityService:
         with self._ctx.storage.transaction(readonly=True) as tx:
             rules = load_rules(tx, tx.resources.get(resource_id), self._ctx.settings)
             require_visible(tx, principal, resource_id)
-            busy = self.busy_blocks(tx, [resource_id], window, rules)
+            busy = self.busy_blocks(tx, [resource_id], window, rules.policy)
             found = self.bookable(rules, window, busy.get(resource_id, []), duration, limit=1)
             return found[0] if found else None
 
@@ -148,44 +149,67 @@ class AvailabilityService:
         duration: timedelta | None,
         window: TimeSpan,
         limit: int,
+        accept: Callable[[Resource], bool] | None = None,
     ) -> list[FoundResource]:
-        """Rank ``resources`` by their earliest fit inside ``tx`` (alternatives reuse this)."""
-        now = self._ctx.now()
-        all_rules = load_all_rules(tx, resources, self._ctx.settings)
-        busy = self.busy_blocks(tx, [r.id for r in resources], window, *all_rules.values())
+        """Rank ``resources`` by their earliest fit inside ``tx`` (alternatives reuse this).
+
+        ``accept``, when given, is asked last, only of resources that fit.
+        """
+        book = RuleBook(tx, resources, self._ctx.settings)
+        policies = [book.policy(r) for r in resources]
+        busy = self.busy_blocks(tx, [r.id for r in resources], window, *policies)
+        if span is not None:
+            # Every fit starts at the same time, so the ranking is by name alone: stop at ``limit``.
+            return list(
+                islice(
+                    self._free_during(book, sorted(resources, key=_by_name), span, busy, accept),
+                    limit,
+                )
+            )
+        assert duration is not None
         found: list[FoundResource] = []
         for resource in resources:
-            rules = all_rules[resource.id]
-            blocks = busy.get(resource.id, [])
-            if span is not None:
-                candidate = Candidate(rules, span)
-                if next(policy_violations(candidate, now), None) is None and not any(
-                    b.overlaps(candidate.block) for b in blocks
-                ):
-                    found.append(FoundResource(resource, span))
-            else:
-                assert duration is not None
-                slots = self.bookable(rules, window, blocks, duration, limit=1)
-                if slots:
-                    found.append(FoundResource(resource, slots[0]))
-        found.sort(key=lambda f: (f.slot.start, f.resource.name.casefold(), f.resource.id))
+            slots = self.bookable(
+                book.rules(resource), window, busy.get(resource.id, []), duration, limit=1
+            )
+            if slots and (accept is None or accept(resource)):
+                found.append(FoundResource(resource, slots[0]))
+        found.sort(key=lambda f: (f.slot.start, *_by_name(f.resource)))
         return found[:limit]
+
+    def _free_during(
+        self,
+        book: RuleBook,
+        resources: Iterable[Resource],
+        span: TimeSpan,
+        busy: Mapping[ResourceId, Sequence[TimeSpan]],
+        accept: Callable[[Resource], bool] | None,
+    ) -> Iterator[FoundResource]:
+        now = self._ctx.now()
+        for resource in resources:
+            candidate = Candidate(book.rules(resource), span)
+            if (
+                next(policy_violations(candidate, now), None) is None
+                and not any(b.overlaps(candidate.block) for b in busy.get(resource.id, ()))
+                and (accept is None or accept(resource))
+            ):
+                yield FoundResource(resource, span)
 
     def busy_blocks(
         self,
         tx: Transaction,
         resource_ids: Sequence[ResourceId],
         window: TimeSpan,
-        *rules: ResourceRules,
+        *policies: BookingPolicy,
     ) -> dict[ResourceId, list[TimeSpan]]:
         """The blocks held on each resource near ``window``, wide enough for every buffer."""
-        before = max((r.policy.buffer_after for r in rules), default=timedelta(0))
-        after = max((r.policy.buffer_before for r in rules), default=timedelta(0))
+        before = max((p.buffer_after for p in policies), default=timedelta(0))
+        after = max((p.buffer_before for p in policies), default=timedelta(0))
         by_resource: dict[ResourceId, list[TimeSpan]] = defaultdict(list)
-        for reservation in tx.reservations.blocking_overlaps(
+        for resource_id, block in tx.reservations.busy_blocks(
             resource_ids, window.widened(before, after)
         ):
-            by_resource[reservation.resource_id].append(reservation.block)
+            by_resource[resource_id].append(block)
         return by_resource
 
     def bookable(
@@ -254,57 +278,58 @@ class AlternativeFinder:
         self._availability = availability
 
     def for_refusal(
-        self, resource_ids: Sequence[ResourceId], span: TimeSpan, principal: Principal
+        self,
+        tx: Transaction,
+        resource_ids: Sequence[ResourceId],
+        span: TimeSpan,
+        principal: Principal,
     ) -> list[Alternative]:
-        """The next free slots of the same length on the same resources, then similar resources.
+        """The next free slots of the same length on the same resource, then similar resources.
 
-        Only resources the principal may book are suggested.
+        Searched inside ``tx``, the refused unit of work itself when it can still be read. Only
+        resources the principal may book are suggested; a multi-resource booking gets none.
         """
         wanted = self._ctx.settings.alternatives
-        if wanted <= 0:
+        if wanted <= 0 or len(set(resource_ids)) != 1:
             return []
-        horizon = TimeSpan(
-            max(span.start, self._ctx.now()),
-            max(span.start, self._ctx.now()) + timedelta(days=self._ctx.settings.search_days),
+        try:
+            resource = tx.resources.get(resource_ids[0])
+        except NotFoundError:
+            return []
+        now = self._ctx.now()
+        start = max(span.start, now)
+        horizon = TimeSpan(start, start + timedelta(days=self._ctx.settings.search_days))
+        rules = load_rules(tx, resource, self._ctx.settings)
+        busy = self._availability.busy_blocks(tx, [resource.id], horizon, rules.policy)
+        slots = self._availability.bookable(
+            rules, horizon, busy.get(resource.id, []), span.duration, limit=wanted
         )
-        with self._ctx.storage.transaction(readonly=True) as tx:
-            resources = list(tx.resources.get_many(resource_ids))
-            if len(resources) != 1:
-                return []
-            resource = resources[0]
-            all_rules = load_all_rules(tx, resources, self._ctx.settings)
-            busy = self._availability.busy_blocks(tx, [resource.id], horizon, *all_rules.values())
-            slots = self._availability.bookable(
-                all_rules[resource.id],
-                horizon,
-                busy.get(resource.id, []),
-                span.duration,
-                limit=wanted,
-            )
-            found = [
-                Alternative(resource.id, s.start.isoformat(), s.end.isoformat())
-                for s in slots[:wanted]
-            ]
-            similar = ResourceQuery(
-                kind=resource.kind,
-                group_ids=None if resource.group_id is None else frozenset({resource.group_id}),
-            )
-            # A bounded look at similar resources: a refusal must stay cheap (bench/RESULTS.md).
-            nearby = list(tx.resources.find(similar, PageRequest(limit=SIMILAR_LOOKED_AT)).items)
-            others = [
-                r
-                for r in _visible(tx, principal, nearby)
-                if r.id != resource.id and _bookable(tx, principal, r.id)
-            ]
-            for hit in self._availability.find_in(
-                tx, others, span=span, duration=None, window=span, limit=wanted
-            ):
-                found.append(
-                    Alternative(
-                        hit.resource.id, hit.slot.start.isoformat(), hit.slot.end.isoformat()
-                    )
-                )
-            return found
+        found = [_alternative(resource, slot) for slot in slots]
+        similar = ResourceQuery(
+            kind=resource.kind,
+            group_ids=None if resource.group_id is None else frozenset({resource.group_id}),
+        )
+        # A bounded look at similar resources: a refusal must stay cheap (bench/RESULTS.md).
+        nearby = tx.resources.find(similar, PageRequest(limit=SIMILAR_LOOKED_AT)).items
+        others = _visible(tx, principal, [r for r in nearby if r.id != resource.id])
+        hits = self._availability.find_in(
+            tx,
+            others,
+            span=span,
+            duration=None,
+            window=span,
+            limit=wanted,
+            accept=lambda r: _bookable(tx, principal, r.id),
+        )
+        return found + [_alternative(hit.resource, hit.slot) for hit in hits]
+
+
+def _alternative(resource: Resource, slot: TimeSpan) -> Alternative:
+    return Alternative(resource.id, slot.start.isoformat(), slot.end.isoformat())
+
+
+def _by_name(resource: Resource) -> tuple[str, str]:
+    return (resource.name.casefold(), resource.id)
 
 
 def _bookable(tx: Transaction, principal: Principal, resource_id: ResourceId) -> bool:

@@ -128,11 +128,21 @@ class ReservationService:
         """Run ``work`` in one unit of work; attach alternatives (``principal`` may book)."""
         try:
             with self._ctx.storage.transaction() as tx:
-                return work(tx)
+                try:
+                    return work(tx)
+                except pipeline.Refusal as refusal:
+                    # Searched in the refused unit, which has written nothing; raising undoes it.
+                    found = self._alternatives.for_refusal(tx, resource_ids, span, principal)
+                    refusal.alternatives = tuple(found)
+                    raise
+        except pipeline.Refusal:
+            raise
         except ConflictError as exc:
+            # The storage refused (a race lost at a write or at the commit): a fresh unit.
             if exc.alternatives:
                 raise
-            found = self._alternatives.for_refusal(resource_ids, span, principal)
+            with self._ctx.storage.transaction(readonly=True) as tx:
+                found = self._alternatives.for_refusal(tx, resource_ids, span, principal)
             raise ConflictError(str(exc), violations=exc.violations, alternatives=found) from exc
 
     def insert(

@@ -123,12 +123,32 @@ def _groups_on_path(tx: Transaction, resource: Resource) -> dict[GroupId, Group]
     return groups
 
 
-def load_all_rules(
-    tx: Transaction, resources: Sequence[Resource], settings: CoreSettings
-) -> dict[str, ResourceRules]:
-    """Resolve the rules of many resources with a fixed number of storage calls."""
-    groups = {g.id: g for g in tx.groups.all()}
-    hours = tx.hours.all()
-    scope_set = {s for r in resources for s in scopes_of(r, lineage_of(r, groups))}
-    blackouts = tx.blackouts.for_scopes(scope_set)
-    return {r.id: resolve(r, groups, hours, blackouts, settings) for r in resources}
+class RuleBook:
+    """The rules of many resources, each resolved when first asked for.
+
+    Groups, hours and the blackouts of every scope involved are read once, up front; a search
+    that stops early resolves only the resources it looked at.
+    """
+
+    def __init__(
+        self, tx: Transaction, resources: Sequence[Resource], settings: CoreSettings
+    ) -> None:
+        self._settings = settings
+        self._groups = {g.id: g for g in tx.groups.all()}
+        self._hours = tx.hours.all()
+        scope_set = {s for r in resources for s in scopes_of(r, lineage_of(r, self._groups))}
+        self._blackouts = tx.blackouts.for_scopes(scope_set)
+        self._resolved: dict[str, ResourceRules] = {}
+
+    def rules(self, resource: Resource) -> ResourceRules:
+        """The rules of ``resource`` (one of those the book was made for)."""
+        found = self._resolved.get(resource.id)
+        if found is None:
+            found = resolve(resource, self._groups, self._hours, self._blackouts, self._settings)
+            self._resolved[resource.id] = found
+        return found
+
+    def policy(self, resource: Resource) -> BookingPolicy:
+        """The policy of ``resource`` alone, cheaper than its whole rules."""
+        lineage = lineage_of(resource, self._groups)
+        return _nearest_policy(resource, lineage, self._groups, self._settings.default_policy)[0]

@@ -318,6 +318,28 @@ class StorageRulesContract:
             assert list(tx.reservations.blocking_overlaps([room.id], span(2, 3))) == []
             assert list(tx.reservations.blocking_overlaps([], span(0, 9))) == []
 
+    def test_busy_blocks_are_the_blocking_overlaps_blocks(self, storage: Storage) -> None:
+        """``busy_blocks`` pairs each overlapping blocking row's resource with its block."""
+        room, desk = make_resource(), make_resource()
+        a = make_reservation(room.id, at(1), at(2), buffer_before=HALF_HOUR, buffer_after=HALF_HOUR)
+        b = make_reservation(desk.id, at(0), at(3))
+        c = make_reservation(room.id, at(3), at(4))
+        store(storage, room, desk, a, b, c)
+        store(storage, make_reservation(room.id, at(5), at(6), status=ReservationStatus.CANCELLED))
+        with storage.transaction(readonly=True) as tx:
+            found = tx.reservations.busy_blocks([room.id, desk.id], span(2.25, 9))
+            assert list(found) == [
+                (b.resource_id, b.block),
+                (a.resource_id, a.block),
+                (c.resource_id, c.block),
+            ]
+            assert list(tx.reservations.busy_blocks([room.id], span(2.5, 3))) == []
+            assert list(tx.reservations.busy_blocks([room.id], span(2, 3.5))) == [
+                (room.id, a.block),
+                (room.id, c.block),
+            ]
+            assert list(tx.reservations.busy_blocks([], span(0, 9))) == []
+
     def test_held_by_lists_the_holders_blocking_reservations(self, storage: Storage) -> None:
         """``held_by`` is the holder's blocking reservations whose span overlaps (quotas)."""
         room, desk = make_resource(), make_resource()

@@ -96,6 +96,11 @@ class MemoryReservationRepository(MemoryRepository):
         found.sort(key=lambda r: (r.block.start, r.id))
         return found
 
+    def busy_blocks(
+        self, resource_ids: Collection[ResourceId], span: TimeSpan
+    ) -> Sequence[tuple[ResourceId, TimeSpan]]:
+        return [(r.resource_id, r.block) for r in self.blocking_overlaps(resource_ids, span)]
+
     def held_by(self, holder: UserId, span: TimeSpan) -> Sequence[Reservation]:
         state = self._unit.reading()
         rows = (state.reservations[i] for i in state.by_holder.get(holder, ()))

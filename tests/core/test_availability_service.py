@@ -149,3 +149,24 @@ def test_busy_shows_spans_without_holders(
         bob, office.id, TimeSpan(nine - timedelta(hours=1), nine + timedelta(hours=5))
     )
     assert busy == [TimeSpan(nine, nine + timedelta(hours=1))]
+
+
+def test_find_for_a_span_reads_past_busy_resources_in_name_order_and_stops_at_the_limit(
+    reserver: Reserver, admin: Principal, ann: Principal
+) -> None:
+    """The span search reads the bookings a batch at a time; the busy first batches are skipped."""
+    start = datetime(2026, 6, 2, 9, 0, tzinfo=UTC)
+    span = TimeSpan(start, start + timedelta(hours=1))
+    made = [
+        reserver.resources.create(
+            admin, ResourceDraft(name=f"Desk {i:02d}", timezone="UTC", tags=frozenset({"desk"}))
+        )
+        for i in range(40)
+    ]
+    for desk in made[:25]:  # more than two batches of limit + slack are taken
+        reserver.reservations.reserve(ann, ReservationRequest(desk.id, start, span.end))
+    desks = ResourceQuery(tags_all=frozenset({"desk"}))
+    found = reserver.availability.find(ann, desks, span=span, limit=4)
+    assert [f.resource.name for f in found] == ["Desk 25", "Desk 26", "Desk 27", "Desk 28"]
+    everything = reserver.availability.find(ann, desks, span=span, limit=50)
+    assert [f.resource.id for f in everything] == [d.id for d in made[25:]]

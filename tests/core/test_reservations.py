@@ -25,7 +25,11 @@ from reserver.core import (
     WeeklyHours,
 )
 from reserver.core.adapters.clock import FixedClock
+from reserver.core.adapters.memory import InMemoryStorage
+from reserver.core.adapters.memory._reservations import MemoryReservationRepository
+from reserver.core.adapters.memory.storage import MemoryTransaction
 from reserver.core.models import Resource
+from reserver.core.rules import Refusal
 
 T0 = datetime(2026, 6, 2, 9, 0, tzinfo=UTC)  # a Tuesday, 11:00 in Berlin
 HOUR = timedelta(hours=1)
@@ -372,3 +376,60 @@ def test_events_are_written_with_the_change(
     assert [e.topic for e in seen] == ["resource.created", "reservation.created"]
     assert seen[1].reservation == made
     assert reserver.outbox.dispatch().delivered == 0
+
+
+class CountingStorage(InMemoryStorage):
+    """The memory storage, counting the units of work it opens."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.units = 0
+
+    def transaction(self, *, readonly: bool = False) -> MemoryTransaction:
+        self.units += 1
+        return super().transaction(readonly=readonly)
+
+
+@pytest.fixture
+def counted(clock: FixedClock, admin: Principal) -> tuple[Reserver, CountingStorage, Resource]:
+    storage = CountingStorage()
+    system = Reserver(storage=storage, clock=clock)
+    room = system.resources.create(admin, ResourceDraft(name="Room", timezone="UTC"))
+    return system, storage, room
+
+
+def test_a_refusal_by_a_rule_finds_its_alternatives_in_the_refused_unit_of_work(
+    counted: tuple[Reserver, CountingStorage, Resource], ann: Principal, bob: Principal
+) -> None:
+    system, storage, room = counted
+    book(system, ann, room, T0)
+    storage.units = 0
+    with pytest.raises(Refusal) as refused:
+        book(system, bob, room, T0)
+    assert storage.units == 1
+    assert [a.start for a in refused.value.alternatives][:1] == [(T0 + HOUR).isoformat()]
+
+
+def test_a_race_lost_at_the_storage_still_offers_alternatives_from_a_fresh_unit(
+    counted: tuple[Reserver, CountingStorage, Resource],
+    ann: Principal,
+    bob: Principal,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The pipeline saw no conflict (a rival committed in between); the storage's wall refused."""
+    system, storage, room = counted
+    book(system, ann, room, T0)
+    unseen = MemoryReservationRepository.blocking_overlaps
+    monkeypatch.setattr(
+        MemoryReservationRepository,
+        "blocking_overlaps",
+        lambda self, ids, span, exclude=(): [] if storage.units == 1 else unseen(self, ids, span),
+    )
+    storage.units = 0
+    with pytest.raises(ConflictError) as refused:
+        book(system, bob, room, T0)
+    assert not isinstance(refused.value, Refusal)
+    assert refused.value.rules == {Rule.OVERLAP}
+    assert storage.units == 2
+    assert [a.start for a in refused.value.alternatives][:1] == [(T0 + HOUR).isoformat()]
+    assert [r.holder for r in system.reservations.mine(ann).items] == [ann.id]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from types import MappingProxyType
@@ -298,6 +299,14 @@ class Db:
         targeted query beats reloading the table.
         """
         return counter in self._caches and counter not in self._written
+
+    @staticmethod
+    def grouped(items: Iterable[V], key: Callable[[V], K]) -> Mapping[K, tuple[V, ...]]:
+        """``items`` by ``key``, in their order, read-only: a whole table cached by one column."""
+        groups: dict[K, list[V]] = defaultdict(list)
+        for item in items:
+            groups[key(item)].append(item)
+        return MappingProxyType({k: tuple(found) for k, found in groups.items()})
 
     def cached_list(
         self, key: Hashable, load: Callable[[], Iterable[T]], *, counter: int = CONFIGURATION

@@ -38,11 +38,7 @@ class DriverInsert:
 
     def parameters(self, values: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
         """The driver's parameters for ``values``, through each column's bind processor."""
-        bound = [
-            value if process is None else process(value)
-            for value, process in zip((values[n] for n in self.names), self.processors, strict=True)
-        ]
-        return bound if self.positional else dict(zip(self.names, bound, strict=True))
+        return _bind(self.names, self.processors, self.positional, values)
 
     def wrap(self, values: Mapping[str, Any], error: Exception, dialect: Dialect) -> Exception:
         """``error`` from the driver as SQLAlchemy would have raised it."""
@@ -86,12 +82,7 @@ class DriverQuery:
 
     def parameters(self, values: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
         """The driver's parameters for ``values``, through each bind's processor."""
-        merged = {**self.defaults, **values}
-        bound = [
-            value if process is None else process(value)
-            for value, process in zip((merged[n] for n in self.names), self.binds, strict=True)
-        ]
-        return bound if self.positional else dict(zip(self.names, bound, strict=True))
+        return _bind(self.names, self.binds, self.positional, {**self.defaults, **values})
 
     def convert(self, rows: Iterable[Sequence[Any]]) -> list[tuple[Any, ...]]:
         """The driver's rows as SQLAlchemy would have returned them (column order kept)."""
@@ -131,6 +122,19 @@ def driver_query(statement: sa.Select[Any], dialect: Dialect) -> DriverQuery:
     with _lock:
         _queries[cache_key] = found
     return found
+
+
+def _bind(
+    names: Sequence[str],
+    processors: Sequence[Processor],
+    positional: bool,
+    values: Mapping[str, Any],
+) -> Sequence[Any] | dict[str, Any]:
+    bound = [
+        value if process is None else process(value)
+        for value, process in zip((values[n] for n in names), processors, strict=True)
+    ]
+    return bound if positional else dict(zip(names, bound, strict=True))
 
 
 def _wrap(sql: str, values: Mapping[str, Any], error: Exception, dialect: Dialect) -> Exception:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
-from types import MappingProxyType
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -122,10 +120,8 @@ class SqlGrantRepository:
 
     def _by_resource(self) -> Mapping[ResourceId, tuple[Grant, ...]]:
         """Every grant by its resource: one query per generation serves every resource."""
-        grouped: dict[ResourceId, list[Grant]] = defaultdict(list)
-        for grant in self._grants(sa.select(grants), None, subject="grants"):
-            grouped[grant.resource_id].append(grant)
-        return MappingProxyType({rid: tuple(found) for rid, found in grouped.items()})
+        every = self._grants(sa.select(grants), None, subject="grants")
+        return self._db.grouped(every, lambda grant: grant.resource_id)
 
     def for_subjects(self, subjects: Collection[str]) -> Sequence[Grant]:
         """Return the grants naming any of ``subjects``, by (resource, action, subject)."""

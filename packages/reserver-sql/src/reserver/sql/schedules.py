@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
+from operator import attrgetter
 from types import MappingProxyType
 
 import sqlalchemy as sa
@@ -158,17 +158,10 @@ class SqlBlackoutRepository:
             return [blackout_from_row(row) for row in rows]
         by_scope = self._db.cached(("blackouts by scope",), self._by_scope)
         found = [b for scope in set(scopes) for b in by_scope.get(scope, ())]
-        found.sort(key=_blackout_id)
+        found.sort(key=attrgetter("id"))
         return found
 
     def _by_scope(self) -> Mapping[Scope, tuple[Blackout, ...]]:
         """Every blackout by its scope: one query per generation serves every scope set."""
-        grouped: dict[Scope, list[Blackout]] = defaultdict(list)
-        for row in self._db.rows(_ALL_BLACKOUTS, subject="blackouts"):
-            blackout = blackout_from_row(row)
-            grouped[blackout.scope].append(blackout)
-        return MappingProxyType({scope: tuple(found) for scope, found in grouped.items()})
-
-
-def _blackout_id(blackout: Blackout) -> str:
-    return blackout.id
+        rows = self._db.rows(_ALL_BLACKOUTS, subject="blackouts")
+        return self._db.grouped(map(blackout_from_row, rows), lambda blackout: blackout.scope)

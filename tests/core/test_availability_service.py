@@ -18,6 +18,7 @@ from reserver.core import (
     WeeklyHours,
 )
 from reserver.core.adapters.clock import FixedClock
+from reserver.core.services.availability import BusyBlocks
 
 DAY = date(2026, 6, 2)
 
@@ -170,3 +171,38 @@ def test_find_for_a_span_reads_past_busy_resources_in_name_order_and_stops_at_th
     assert [f.resource.name for f in found] == ["Desk 25", "Desk 26", "Desk 27", "Desk 28"]
     everything = reserver.availability.find(ann, desks, span=span, limit=50)
     assert [f.resource.id for f in everything] == [d.id for d in made[25:]]
+
+
+def test_free_slots_keep_a_new_bookings_buffer_clear_of_a_booking_before_the_window(
+    reserver: Reserver, admin: Principal, ann: Principal, clock: FixedClock
+) -> None:
+    """The blocks read reach back by the new span's buffer before, not by its buffer after."""
+    policy = BookingPolicy(buffer_before=timedelta(hours=1))
+    lab = reserver.resources.create(admin, ResourceDraft(name="Lab", timezone="UTC", policy=policy))
+    start = clock.now() + timedelta(hours=3)
+    reserver.reservations.reserve(
+        ann, ReservationRequest(lab.id, start, start + timedelta(hours=1))
+    )
+    window = TimeSpan(start + timedelta(minutes=90), start + timedelta(hours=6))
+    slots = reserver.availability.free_slots(ann, lab.id, timedelta(hours=1), window=window)
+    # 10:30 and 10:45 would put their hour of buffer over the booking that ends at 10:00.
+    assert slots[0].start == start + timedelta(hours=2)
+
+
+def test_busy_blocks_read_two_windows_wanted_for_one_resource_as_their_hull(
+    reserver: Reserver, ann: Principal, room, clock: FixedClock
+) -> None:
+    """A second window for a resource widens the read; it never narrows the first one."""
+    start = clock.now() + timedelta(hours=3)
+    early = reserver.reservations.reserve(
+        ann, ReservationRequest(room.id, start, start + timedelta(hours=1))
+    )
+    late = reserver.reservations.reserve(
+        ann, ReservationRequest(room.id, start + timedelta(hours=5), start + timedelta(hours=6))
+    )
+    policy = BookingPolicy()
+    with reserver.storage.transaction(readonly=True) as tx:
+        busy = BusyBlocks(tx)
+        busy.want(room.id, TimeSpan(start, start + timedelta(hours=1)), policy)
+        busy.want(room.id, TimeSpan(start + timedelta(hours=5), start + timedelta(hours=6)), policy)
+        assert busy.of(room.id) == [early.block, late.block]

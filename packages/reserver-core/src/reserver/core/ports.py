@@ -97,8 +97,9 @@ class ReservationRepository(Protocol):
     - ``blocking_overlaps`` returns the blocking reservations of the given resources whose
       block overlaps ``span``, ordered by block start; it stays logarithmic in the number of
       reservations per resource.
-    - ``busy_blocks`` is ``blocking_overlaps`` reduced to ``(resource_id, block)`` pairs in the
-      same order: what a slot search needs, without building whole reservations.
+    - ``busy_blocks`` gives, for each resource its own window, the ``(resource_id, block)``
+      pairs of the blocking reservations whose block overlaps that window, by block start then
+      resource: what slot searches need, without whole reservations, in one read.
     - ``held_by`` returns ``holder``'s blocking reservations that overlap ``span`` (quotas).
     - ``find`` filters, sorts (start, then id) and paginates on the storage's side;
       ``overlapping`` and ``held_by`` compare the span, ``blocking_overlaps`` the block.
@@ -120,7 +121,7 @@ class ReservationRepository(Protocol):
         exclude: Collection[ReservationId] = (),
     ) -> Sequence[Reservation]: ...
     def busy_blocks(
-        self, resource_ids: Collection[ResourceId], span: TimeSpan
+        self, windows: Mapping[ResourceId, TimeSpan]
     ) -> Sequence[tuple[ResourceId, TimeSpan]]: ...
     def held_by(self, holder: UserId, span: TimeSpan) -> Sequence[Reservation]: ...
     def find(self, query: ReservationQuery, page: PageRequest) -> Page[Reservation]: ...

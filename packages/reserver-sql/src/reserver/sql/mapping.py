@@ -8,6 +8,7 @@ travel as JSON text through the core converter.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -154,7 +155,7 @@ def reservation_values(reservation: Reservation) -> Values:
     }
 
 
-def reservation_from_row(row: sa.Row[Any]) -> Reservation:
+def reservation_from_row(row: Sequence[Any]) -> Reservation:
     """Build a ``Reservation`` from a row holding the ``reservations`` columns in table order.
 
     The row is unpacked by position: on hot paths (conflict checks over a thousand resources)

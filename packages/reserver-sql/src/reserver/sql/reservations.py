@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Collection, Sequence
+from collections import defaultdict
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -92,27 +93,27 @@ def _last_before(
 
 @functools.cache
 def overlaps_statement(
-    dialect: str, *, many: bool, blocks: bool = False
+    dialect: str, *, many: bool, blocks: bool = False, prefix: str = ""
 ) -> sa.Select[*tuple[Any, ...]]:
     """The query behind ``blocking_overlaps``, built once (building costs more than running).
 
     Parameters: ``start``, ``end`` and either ``resource_id`` or ``resource_ids`` (``many``:
-    a PostgreSQL array, or JSON text on SQLite). Either way it is one parameter, so the
-    statement is compiled once and PostgreSQL prepares it once, whatever the number of ids.
-    ``blocks`` reads only the ``_BLOCK_COLUMNS`` (``busy_blocks``).
+    a PostgreSQL array, or JSON text on SQLite), each name after ``prefix``. Either way the ids
+    are one parameter, so the statement is compiled once and PostgreSQL prepares it once,
+    whatever their number. ``blocks`` reads only the ``_BLOCK_COLUMNS`` (``busy_blocks``).
     """
-    start = sa.bindparam("start", type_=UtcDateTime())
-    end = sa.bindparam("end", type_=UtcDateTime())
+    start = sa.bindparam(f"{prefix}start", type_=UtcDateTime())
+    end = sa.bindparam(f"{prefix}end", type_=UtcDateTime())
     before: sa.Select[*tuple[Any, ...]]
     if not many:
-        resource_id = sa.bindparam("resource_id", type_=sa.String())
+        resource_id = sa.bindparam(f"{prefix}resource_id", type_=sa.String())
         inside = _inside(_R.resource_id == resource_id, start, end, blocks)
         last_id = _last_before(resource_id, start, only_id=True).scalar_subquery()
         before = sa.select(*_columns(reservations, blocks)).where(
             _R.id == last_id, _R.block_end > start
         )
     elif dialect == "postgresql":
-        array = sa.bindparam("resource_ids", type_=postgresql.ARRAY(sa.String()))
+        array = sa.bindparam(f"{prefix}resource_ids", type_=postgresql.ARRAY(sa.String()))
         ids = sa.func.unnest(array).table_valued("value").render_derived(name="ids")
         inside = _inside(_R.resource_id == sa.any_(array), start, end, blocks)
         # LATERAL: one backward index step per id, which the planner cannot turn into a join
@@ -122,7 +123,8 @@ def overlaps_statement(
             sa.select(last).select_from(ids).join(last, sa.true()).where(last.c.block_end > start)
         )
     else:
-        ids = sa.func.json_each(sa.bindparam("resource_ids")).table_valued("value", name="ids")
+        ids_json: sa.BindParameter[str] = sa.bindparam(f"{prefix}resource_ids")
+        ids = sa.func.json_each(ids_json).table_valued("value", name="ids")
         inside = _inside(_R.resource_id.in_(sa.select(ids.c.value)), start, end, blocks)
         last_id = _last_before(ids.c.value, start, only_id=True).scalar_subquery()
         before = sa.select(*_columns(reservations, blocks)).where(
@@ -137,14 +139,50 @@ def overlaps_statement(
     return sa.select(both).order_by(*order)
 
 
-def overlaps_parameters(dialect: str, ids: Sequence[str], span: TimeSpan) -> dict[str, object]:
+def overlaps_parameters(
+    dialect: str, ids: Sequence[str], span: TimeSpan, prefix: str = ""
+) -> dict[str, object]:
     """The parameters of ``overlaps_statement`` for ``ids`` (sorted, distinct) and ``span``."""
-    parameters: dict[str, object] = {"start": span.start, "end": span.end}
+    parameters: dict[str, object] = {f"{prefix}start": span.start, f"{prefix}end": span.end}
     if len(ids) == 1:
-        parameters["resource_id"] = ids[0]
+        parameters[f"{prefix}resource_id"] = ids[0]
     else:
-        parameters["resource_ids"] = list(ids) if dialect == "postgresql" else json.dumps(ids)
+        ids_value = list(ids) if dialect == "postgresql" else json.dumps(ids)
+        parameters[f"{prefix}resource_ids"] = ids_value
     return parameters
+
+
+# More distinct windows than this are read as one window around them all (a superset).
+MAX_WINDOWS = 3
+
+
+@functools.cache
+def windows_statement(dialect: str, shapes: tuple[bool, ...]) -> sa.Select[*tuple[Any, ...]]:
+    """``busy_blocks`` over one window per part, in one statement (one round trip).
+
+    ``shapes`` says for each part whether it has many resources; part ``i``'s parameters are
+    named after ``w{i}_``. Rows come by block start, then resource.
+    """
+    parts = [
+        overlaps_statement(dialect, many=many, blocks=True, prefix=f"w{i}_")
+        for i, many in enumerate(shapes)
+    ]
+    if len(parts) == 1:
+        return parts[0]
+    every = sa.union_all(*(sa.select(p.subquery(f"w{i}")) for i, p in enumerate(parts)))
+    windows = every.subquery("windows")
+    return sa.select(windows).order_by(windows.c.block_start, windows.c.resource_id)
+
+
+def _by_window(windows: Mapping[ResourceId, TimeSpan]) -> list[tuple[TimeSpan, list[str]]]:
+    """The resources of each distinct window (ids sorted), or of their hull when too many."""
+    grouped: dict[TimeSpan, list[str]] = defaultdict(list)
+    for resource_id, window in windows.items():
+        grouped[window].append(resource_id)
+    if len(grouped) > MAX_WINDOWS:
+        hull = TimeSpan(min(w.start for w in grouped), max(w.end for w in grouped))
+        return [(hull, sorted(windows))]
+    return [(w, sorted(ids)) for w, ids in sorted(grouped.items(), key=lambda item: item[0].start)]
 
 
 def reservation_filters(query: ReservationQuery) -> list[sa.ColumnElement[bool]]:
@@ -234,23 +272,30 @@ class SqlReservationRepository:
         dialect = self._db.connection.dialect.name
         statement = overlaps_statement(dialect, many=len(ids) > 1)
         parameters = overlaps_parameters(dialect, ids, span)
-        result = self._db.execute(statement, parameters, subject="reservations")
-        rows = result.all()
+        rows = self._db.fetch(statement, parameters, subject="reservations")
         skip = set(exclude)
-        return [reservation_from_row(row) for row in rows if row.id not in skip]
+        return [reservation_from_row(row) for row in rows if row[0] not in skip]
 
     def busy_blocks(
-        self, resource_ids: Collection[ResourceId], span: TimeSpan
+        self, windows: Mapping[ResourceId, TimeSpan]
     ) -> Sequence[tuple[ResourceId, TimeSpan]]:
-        """Return ``(resource_id, block)`` of each of ``blocking_overlaps``, in its order."""
-        ids = sorted(set(resource_ids))
-        if not ids:
+        """Return ``(resource_id, block)`` of the blocking rows overlapping each resource's window.
+
+        One statement whatever the windows: one round trip on PostgreSQL.
+        """
+        if not windows:
             return []
         dialect = self._db.connection.dialect.name
-        statement = overlaps_statement(dialect, many=len(ids) > 1, blocks=True)
-        parameters = overlaps_parameters(dialect, ids, span)
+        parts = _by_window(windows)
+        statement = windows_statement(dialect, tuple(len(ids) > 1 for _, ids in parts))
+        parameters: dict[str, object] = {}
+        for i, (window, ids) in enumerate(parts):
+            parameters.update(overlaps_parameters(dialect, ids, window, prefix=f"w{i}_"))
         rows = self._db.fetch(statement, parameters, subject="reservations")
-        return [(rid, TimeSpan(start, end)) for rid, start, end in rows]
+        found = [(rid, TimeSpan(start, end)) for rid, start, end in rows]
+        if len(parts) == 1 and len(set(windows.values())) > 1:  # read around them all
+            found = [(rid, block) for rid, block in found if block.overlaps(windows[rid])]
+        return found
 
     def held_by(self, holder: UserId, span: TimeSpan) -> Sequence[Reservation]:
         """Return ``holder``'s blocking reservations whose span overlaps ``span``."""

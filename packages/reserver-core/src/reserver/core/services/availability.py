@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, datetime, timedelta
 from itertools import islice
 
@@ -49,6 +48,41 @@ def _check_window(window: TimeSpan) -> None:
         raise ValidationError.for_field("window", "may span at most 366 days")
 
 
+class BusyBlocks:
+    """The blocks held on resources near their windows, read when first needed.
+
+    Every window wanted before a read goes into that one read (``busy_blocks``, one round
+    trip), so a search can ask for what it will need next along with what it needs now.
+    """
+
+    def __init__(self, tx: Transaction) -> None:
+        self._tx = tx
+        self._wanted: dict[ResourceId, TimeSpan] = {}
+        self._read: dict[ResourceId, list[TimeSpan]] = {}
+
+    def want(self, resource_id: ResourceId, window: TimeSpan, policy: BookingPolicy) -> BusyBlocks:
+        """Ask for the blocks that can bear on a booking under ``policy`` inside ``window``.
+
+        A block touches a new span if it comes within the span's own buffers, so the window
+        grows by them. Two windows wanted for one resource are read as their hull.
+        """
+        wide = window.widened(policy.buffer_before, policy.buffer_after)
+        if (earlier := self._wanted.get(resource_id)) is not None:
+            wide = TimeSpan(min(earlier.start, wide.start), max(earlier.end, wide.end))
+        self._wanted[resource_id] = wide
+        return self
+
+    def of(self, resource_id: ResourceId) -> list[TimeSpan]:
+        """The blocks of a resource wanted before, by start (reads every pending window)."""
+        if self._wanted:
+            wanted, self._wanted = self._wanted, {}
+            for rid in wanted:
+                self._read[rid] = []
+            for rid, block in self._tx.reservations.busy_blocks(wanted):
+                self._read[rid].append(block)
+        return self._read.get(resource_id, [])
+
+
 class AvailabilityService:
     """Availability use cases; reach them as ``reserver.availability``. Anyone may look."""
 
@@ -74,8 +108,8 @@ class AvailabilityService:
                     raise ValidationError.for_field("day", "give a day or a window")
                 window = local_day_span(day, rules.tz)
             _check_window(window)
-            busy = self.busy_blocks(tx, [resource_id], window, rules.policy)
-            return self.bookable(rules, window, busy.get(resource_id, []), duration, limit=None)
+            busy = BusyBlocks(tx).want(resource_id, window, rules.policy)
+            return self.bookable(rules, window, busy.of(resource_id), duration, limit=None)
 
     def next_available(
         self,
@@ -96,8 +130,8 @@ class AvailabilityService:
         with self._ctx.storage.transaction(readonly=True) as tx:
             rules = load_rules(tx, tx.resources.get(resource_id), self._ctx.settings)
             require_visible(tx, principal, resource_id)
-            busy = self.busy_blocks(tx, [resource_id], window, rules.policy)
-            found = self.bookable(rules, window, busy.get(resource_id, []), duration, limit=1)
+            busy = BusyBlocks(tx).want(resource_id, window, rules.policy)
+            found = self.bookable(rules, window, busy.of(resource_id), duration, limit=1)
             return found[0] if found else None
 
     def busy(
@@ -153,12 +187,15 @@ class AvailabilityService:
         window: TimeSpan,
         limit: int,
         accept: Callable[[Resource], bool] | None = None,
+        busy: BusyBlocks | None = None,
     ) -> list[FoundResource]:
         """Rank ``resources`` by their earliest fit inside ``tx`` (alternatives reuse this).
 
-        ``accept``, when given, is asked last, only of resources that fit.
+        ``accept``, when given, is asked last, only of resources that fit. Windows already
+        wanted from ``busy`` are read together with the search's first one.
         """
         book = RuleBook(tx, resources, self._ctx.settings)
+        busy = busy or BusyBlocks(tx)
         if span is not None:
             # Every fit starts at the same time, so the ranking is by name alone: look at the
             # resources in that order, a batch at a time, and stop at ``limit``.
@@ -167,20 +204,20 @@ class AvailabilityService:
             found: list[FoundResource] = []
             for first in range(0, len(ordered), step):
                 batch = ordered[first : first + step]
-                policies = [book.policy(r) for r in batch]
-                busy = self.busy_blocks(tx, [r.id for r in batch], window, *policies)
+                for resource in batch:
+                    busy.want(resource.id, window, book.policy(resource))
                 fits = self._free_during(book, batch, span, busy, accept)
                 found += islice(fits, limit - len(found))
                 if len(found) == limit:
                     break
             return found
         assert duration is not None
-        policies = [book.policy(r) for r in resources]
-        busy = self.busy_blocks(tx, [r.id for r in resources], window, *policies)
+        for resource in resources:
+            busy.want(resource.id, window, book.policy(resource))
         ranked: list[FoundResource] = []
         for resource in resources:
             slots = self.bookable(
-                book.rules(resource), window, busy.get(resource.id, []), duration, limit=1
+                book.rules(resource), window, busy.of(resource.id), duration, limit=1
             )
             if slots and (accept is None or accept(resource)):
                 ranked.append(FoundResource(resource, slots[0]))
@@ -192,7 +229,7 @@ class AvailabilityService:
         book: RuleBook,
         resources: Iterable[Resource],
         span: TimeSpan,
-        busy: Mapping[ResourceId, Sequence[TimeSpan]],
+        busy: BusyBlocks,
         accept: Callable[[Resource], bool] | None,
     ) -> Iterator[FoundResource]:
         now = self._ctx.now()
@@ -200,27 +237,10 @@ class AvailabilityService:
             candidate = Candidate(book.rules(resource), span)
             if (
                 next(policy_violations(candidate, now), None) is None
-                and not any(b.overlaps(candidate.block) for b in busy.get(resource.id, ()))
+                and not any(b.overlaps(candidate.block) for b in busy.of(resource.id))
                 and (accept is None or accept(resource))
             ):
                 yield FoundResource(resource, span)
-
-    def busy_blocks(
-        self,
-        tx: Transaction,
-        resource_ids: Sequence[ResourceId],
-        window: TimeSpan,
-        *policies: BookingPolicy,
-    ) -> dict[ResourceId, list[TimeSpan]]:
-        """The blocks held on each resource near ``window``, wide enough for every buffer."""
-        before = max((p.buffer_after for p in policies), default=timedelta(0))
-        after = max((p.buffer_before for p in policies), default=timedelta(0))
-        by_resource: dict[ResourceId, list[TimeSpan]] = defaultdict(list)
-        for resource_id, block in tx.reservations.busy_blocks(
-            resource_ids, window.widened(before, after)
-        ):
-            by_resource[resource_id].append(block)
-        return by_resource
 
     def bookable(
         self,
@@ -310,11 +330,8 @@ class AlternativeFinder:
         start = max(span.start, now)
         horizon = TimeSpan(start, start + timedelta(days=self._ctx.settings.search_days))
         rules = load_rules(tx, resource, self._ctx.settings)
-        busy = self._availability.busy_blocks(tx, [resource.id], horizon, rules.policy)
-        slots = self._availability.bookable(
-            rules, horizon, busy.get(resource.id, []), span.duration, limit=wanted
-        )
-        found = [_alternative(resource, slot) for slot in slots]
+        # Read with the similar resources' first batch: one round trip for both.
+        busy = BusyBlocks(tx).want(resource.id, horizon, rules.policy)
         similar = ResourceQuery(
             kind=resource.kind,
             group_ids=None if resource.group_id is None else frozenset({resource.group_id}),
@@ -330,8 +347,14 @@ class AlternativeFinder:
             window=span,
             limit=wanted,
             accept=lambda r: _bookable(tx, principal, r.id),
+            busy=busy,
         )
-        return found + [_alternative(hit.resource, hit.slot) for hit in hits]
+        slots = self._availability.bookable(
+            rules, horizon, busy.of(resource.id), span.duration, limit=wanted
+        )
+        return [_alternative(resource, s) for s in slots] + [
+            _alternative(hit.resource, hit.slot) for hit in hits
+        ]
 
 
 def _alternative(resource: Resource, slot: TimeSpan) -> Alternative:

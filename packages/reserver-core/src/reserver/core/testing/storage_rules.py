@@ -318,8 +318,10 @@ class StorageRulesContract:
             assert list(tx.reservations.blocking_overlaps([room.id], span(2, 3))) == []
             assert list(tx.reservations.blocking_overlaps([], span(0, 9))) == []
 
-    def test_busy_blocks_are_the_blocking_overlaps_blocks(self, storage: Storage) -> None:
-        """``busy_blocks`` pairs each overlapping blocking row's resource with its block."""
+    def test_busy_blocks_are_the_blocks_overlapping_each_resources_window(
+        self, storage: Storage
+    ) -> None:
+        """``busy_blocks`` pairs each blocking row overlapping its resource's window with it."""
         room, desk = make_resource(), make_resource()
         a = make_reservation(room.id, at(1), at(2), buffer_before=HALF_HOUR, buffer_after=HALF_HOUR)
         b = make_reservation(desk.id, at(0), at(3))
@@ -327,18 +329,26 @@ class StorageRulesContract:
         store(storage, room, desk, a, b, c)
         store(storage, make_reservation(room.id, at(5), at(6), status=ReservationStatus.CANCELLED))
         with storage.transaction(readonly=True) as tx:
-            found = tx.reservations.busy_blocks([room.id, desk.id], span(2.25, 9))
-            assert list(found) == [
-                (b.resource_id, b.block),
-                (a.resource_id, a.block),
-                (c.resource_id, c.block),
-            ]
-            assert list(tx.reservations.busy_blocks([room.id], span(2.5, 3))) == []
-            assert list(tx.reservations.busy_blocks([room.id], span(2, 3.5))) == [
-                (room.id, a.block),
-                (room.id, c.block),
-            ]
-            assert list(tx.reservations.busy_blocks([], span(0, 9))) == []
+            busy = tx.reservations.busy_blocks
+            both = {room.id: span(2.25, 9), desk.id: span(2.25, 9)}
+            assert list(busy(both)) == [(desk.id, b.block), (room.id, a.block), (room.id, c.block)]
+            assert list(busy({room.id: span(2.5, 3)})) == []
+            assert list(busy({room.id: span(2, 3.5)})) == [(room.id, a.block), (room.id, c.block)]
+            # Each resource its own window, read together.
+            apart = {room.id: span(3.5, 9), desk.id: span(0, 0.5)}
+            assert list(busy(apart)) == [(desk.id, b.block), (room.id, c.block)]
+            assert list(busy({})) == []
+
+    def test_busy_blocks_keep_to_each_window_however_many_windows(self, storage: Storage) -> None:
+        """Many distinct windows in one read: no block outside its own resource's window."""
+        rooms = [make_resource() for _ in range(6)]
+        booked = [make_reservation(r.id, at(i), at(i + 1)) for i, r in enumerate(rooms)]
+        store(storage, *rooms, *booked)
+        windows = {r.id: span(i, i + 0.5) for i, r in enumerate(rooms)}
+        windows[rooms[0].id] = span(3, 9)  # misses its own booking, covers the others' times
+        with storage.transaction(readonly=True) as tx:
+            found = tx.reservations.busy_blocks(windows)
+        assert list(found) == [(r.id, b.block) for r, b in zip(rooms, booked, strict=True)][1:]
 
     def test_held_by_lists_the_holders_blocking_reservations(self, storage: Storage) -> None:
         """``held_by`` is the holder's blocking reservations whose span overlaps (quotas)."""

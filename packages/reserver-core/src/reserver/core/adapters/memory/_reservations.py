@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from functools import partial
 
@@ -97,9 +97,15 @@ class MemoryReservationRepository(MemoryRepository):
         return found
 
     def busy_blocks(
-        self, resource_ids: Collection[ResourceId], span: TimeSpan
+        self, windows: Mapping[ResourceId, TimeSpan]
     ) -> Sequence[tuple[ResourceId, TimeSpan]]:
-        return [(r.resource_id, r.block) for r in self.blocking_overlaps(resource_ids, span)]
+        found = [
+            (r.resource_id, r.block)
+            for resource_id, window in windows.items()
+            for r in self.blocking_overlaps([resource_id], window)
+        ]
+        found.sort(key=lambda pair: (pair[1].start, pair[0]))
+        return found
 
     def held_by(self, holder: UserId, span: TimeSpan) -> Sequence[Reservation]:
         state = self._unit.reading()

@@ -21,6 +21,7 @@ from reserver.core.errors import (
     ValidationError,
 )
 from reserver.core.registry import load_factory
+from reserver.core.spans import TimeSpan
 from reserver.core.testing.builders import (
     at,
     make_outbox_message,
@@ -382,6 +383,74 @@ def test_outbox_dispatchers_skip_messages_another_one_holds(pg_url: str) -> None
     finally:
         first.close()
         other.close()
+
+
+def _open_transactions(observer: sa.Connection) -> int:
+    """How many other sessions of the observer's database are inside a transaction."""
+    statement = sa.text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND xact_start IS NOT NULL AND pid <> pg_backend_pid()"
+    )
+    return int(observer.execute(statement).scalar_one())
+
+
+def _lock_is_free(observer: sa.Connection, key: str) -> bool:
+    statement = sa.text("SELECT pg_try_advisory_xact_lock(hashtextextended(:key, 0))")
+    return bool(observer.execute(statement, {"key": key}).scalar_one())
+
+
+@pytest.mark.postgres
+def test_a_writing_unit_opens_its_transaction_at_its_first_lock_and_holds_it_to_the_end(
+    pg_url: str,
+) -> None:
+    """Its hot reads run outside a transaction (a refusal then has none to end), not its locks."""
+    storage = SqlStorage.from_url(pg_url)
+    resource = make_resource()
+    store(storage, resource, make_reservation(resource.id, at(0), at(1)))
+    observer = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+    try:
+        with observer.connect() as look, storage.transaction() as tx:
+            overlaps = tx.reservations.blocking_overlaps([resource.id], TimeSpan(at(0), at(2)))
+            busy = tx.reservations.busy_blocks({resource.id: TimeSpan(at(-1), at(3))})
+            assert (len(overlaps), len(busy)) == (1, 1)
+            assert _open_transactions(look) == 0
+            tx.lock("the key")
+            assert _open_transactions(look) == 1
+            assert not _lock_is_free(look, "the key")
+            tx.reservations.busy_blocks({resource.id: TimeSpan(at(-1), at(3))})
+            assert not _lock_is_free(look, "the key")
+        with observer.connect() as look:
+            assert _open_transactions(look) == 0
+            assert _lock_is_free(look, "the key")
+    finally:
+        observer.dispose()
+        storage.close()
+
+
+@pytest.mark.postgres
+def test_a_write_after_reads_outside_the_transaction_rolls_back_with_the_unit(
+    pg_url: str,
+) -> None:
+    storage = SqlStorage.from_url(pg_url)
+    resource = make_resource()
+    store(storage, resource)
+
+    def fail_after_writing() -> None:
+        with storage.transaction() as tx:
+            tx.reservations.blocking_overlaps([resource.id], TimeSpan(at(0), at(1)))
+            tx.reservations.add(make_reservation(resource.id, at(0), at(1)))
+            tx.outbox.add(make_outbox_message())
+            tx.reservations.blocking_overlaps([resource.id], TimeSpan(at(0), at(1)))
+            raise RuntimeError("the unit fails after its writes were sent")
+
+    try:
+        with pytest.raises(RuntimeError, match="after its writes"):
+            fail_after_writing()
+        with storage.transaction(readonly=True) as tx:
+            assert tx.reservations.blocking_overlaps([resource.id], TimeSpan(at(0), at(9))) == []
+            assert tx.outbox.due(at(10), 10) == []
+    finally:
+        storage.close()
 
 
 def test_a_read_only_unit_may_look_at_the_due_outbox(storage: SqlStorage) -> None:

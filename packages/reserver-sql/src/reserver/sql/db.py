@@ -20,8 +20,10 @@ from reserver.core.models import Reservation, Resource
 from reserver.sql.config_cache import ConfigCache
 from reserver.sql.driver import (
     DriverInsert,
+    begin_pg_transaction,
     driver_insert,
     driver_query,
+    pg_begin_command,
     read_generations,
     read_pg_generations,
 )
@@ -101,7 +103,11 @@ class Db:
         self.converter = converter
         self.resources: RowCache[Resource] = RowCache() if resources is None else resources
         self.postgres = connection.dialect.name == "postgresql"
-        self.readonly = bool(connection.get_execution_options().get(READONLY, False))
+        options = connection.get_execution_options()
+        self.readonly = bool(options.get(READONLY, False))
+        # A unit in autocommit mode (a writing unit on PostgreSQL, see storage) opens its
+        # transaction itself, before its first statement that may write or lock.
+        self._opened = options.get("isolation_level") != "AUTOCOMMIT"
         # Whether the unit may have changed anything or failed a statement: only a unit that
         # ran nothing but successful queries may end with COMMIT when it raises (see storage).
         self.dirty = False
@@ -126,6 +132,7 @@ class Db:
         if not isinstance(statement, sa.Select):
             self._note_write(statement)
         try:
+            self._open()
             return self.connection.execute(statement, parameters)
         except sa_exc.SQLAlchemyError as exc:
             self.dirty = True
@@ -217,8 +224,23 @@ class Db:
         """
         if self._deferred:
             self._flush()
+        self._open()
         with self.connection.begin_nested():
             yield
+
+    def _open(self) -> None:
+        """Open the unit's transaction if it runs in autocommit mode and has none yet.
+
+        Every statement but the hot reads of ``fetch`` comes here first: a plain read would
+        be as well off outside the transaction, but one that locks rows would not.
+        """
+        if not self._opened:
+            try:
+                begin_pg_transaction(self._driver())
+            except Exception as exc:
+                self.dirty = True
+                raise StorageError(f"storage failed to begin a transaction: {exc}") from exc
+            self._opened = True
 
     def _flush(self, *, commit: bool = False) -> None:
         deferred, self._deferred = self._deferred, []
@@ -255,14 +277,18 @@ class Db:
             with driver.pipeline():
                 # Caught inside: raised through the block, psycopg would log the pipeline's
                 # own "aborted" error at its end as a warning.
+                # BEGIN and COMMIT go as statements of the pipeline: psycopg's own would
+                # each wait for a sync, a round trip more.
                 try:
                     with driver.cursor() as cursor:
+                        if not self._opened:
+                            cursor.execute(pg_begin_command(driver), prepare=False)
                         for write in deferred:
                             insert = self._insert(write)
                             parameters = insert.parameters(write.parameters)
                             cursor.execute(insert.sql, parameters, prepare=True)
-                    if commit:
-                        driver.commit()
+                        if commit:
+                            cursor.execute(b"COMMIT", prepare=False)
                 except Exception as exc:
                     failure = exc
         except psycopg.Error as exc:
@@ -270,6 +296,7 @@ class Db:
         if failure is not None:
             write = _culprit(failure, deferred)
             self._fail(failure, write, self._insert(write))
+        self._opened = True
 
     def _fail(self, error: Exception, write: _Deferred, insert: DriverInsert) -> NoReturn:
         self.dirty = True
@@ -321,12 +348,12 @@ class Db:
         return dict(self.cached(key, lambda: MappingProxyType(dict(load())), counter=counter))
 
     def _read_generations(self) -> dict[int, int]:
-        """Every counter, in one query; on PostgreSQL it opens a writing unit's transaction."""
+        """Every counter, in one query (on PostgreSQL outside any transaction, if none is open)."""
         if self._deferred:
             self._flush()
         try:
             if self.postgres:
-                return read_pg_generations(self._driver(), begin=not self.readonly)
+                return read_pg_generations(self._driver())
             return read_generations(self.connection.connection.driver_connection)
         except Exception as exc:
             self.dirty = True

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Dialect
 
 if TYPE_CHECKING:
     import psycopg
+    from psycopg import pq
 
 Processor = Callable[[Any], Any] | None
 GENERATIONS_SQL = "SELECT id, generation FROM config_generation"
@@ -149,45 +150,64 @@ def read_generations(driver: Any) -> dict[int, int]:
     return _counters(driver.execute(GENERATIONS_SQL).fetchall())
 
 
-def read_pg_generations(driver: psycopg.Connection[Any], *, begin: bool) -> dict[int, int]:
-    """The counters in one round trip; with ``begin``, opening the transaction in it too.
+def read_pg_generations(driver: psycopg.Connection[Any]) -> dict[int, int]:
+    """The counters in one round trip, outside any transaction when none is open.
 
-    An idle connection gets one simple-protocol query: ``BEGIN`` (with the options psycopg
-    would give it) and the ``SELECT``; psycopg follows the transaction state that libpq
-    reports, so it sends no BEGIN of its own afterwards. Through a cursor, BEGIN would be a
-    round trip of its own, and a pipeline costs more than the trip it saves on a small machine
-    (bench/RESULTS.md). Without ``begin`` (a read-only unit) the counters are read outside
-    any transaction: a unit served from the caches then needs no BEGIN and no COMMIT at all,
-    and its first real query opens its snapshot as usual, a moment after the counters were
-    read, as at READ COMMITTED.
+    An idle connection gets one simple-protocol query straight through libpq; a unit served
+    from the caches then needs no BEGIN and no COMMIT at all. Its first real query opens its
+    transaction (or snapshot) a moment after the counters were read, as at READ COMMITTED,
+    where every statement has a snapshot of its own anyway.
 
     Raises:
         psycopg.Error: the query failed.
     """
-    import psycopg
     from psycopg import pq
 
     if driver.info.transaction_status != pq.TransactionStatus.IDLE:
         with driver.cursor() as cursor:
             cursor.execute(GENERATIONS_SQL, prepare=True)
             return _counters(cursor.fetchall())
-    query = GENERATIONS_SQL.encode()
-    if begin:
-        query = _begin_command(driver) + b"; " + query
-    result = driver.pgconn.exec_(query)
-    if result.status != pq.ExecStatus.TUPLES_OK:
-        message = (result.error_message or b"").decode(errors="replace").strip()
-        raise psycopg.OperationalError(message or "the generation counters could not be read")
+    result = _exec_simple(driver, GENERATIONS_SQL.encode(), pq.ExecStatus.TUPLES_OK)
     return _counters(
         (result.get_value(row, 0), result.get_value(row, 1)) for row in range(result.ntuples)
     )
+
+
+def begin_pg_transaction(driver: psycopg.Connection[Any]) -> None:
+    """Open a transaction on ``driver``, in autocommit mode, with the BEGIN psycopg would send.
+
+    A writing unit of work on PostgreSQL runs its first reads outside any transaction (at READ
+    COMMITTED a statement sees the same either way) and opens one only before its first
+    statement that may write or lock: a unit refused after its reads then ends with no COMMIT.
+    psycopg follows the transaction state libpq reports, so ``commit`` and ``rollback`` end
+    this transaction as they end their own.
+
+    Raises:
+        psycopg.Error: the BEGIN failed.
+    """
+    from psycopg import pq
+
+    _exec_simple(driver, pg_begin_command(driver), pq.ExecStatus.COMMAND_OK)
+
+
+def _exec_simple(
+    driver: psycopg.Connection[Any], query: bytes, expect: pq.ExecStatus
+) -> pq.abc.PGresult:
+    """Run ``query`` through libpq in one round trip (psycopg's cursor costs as much again)."""
+    import psycopg
+
+    result = driver.pgconn.exec_(query)
+    if result.status != expect:
+        message = (result.error_message or b"").decode(errors="replace").strip()
+        raise psycopg.OperationalError(message or f"{query.decode()!r} failed")
+    return result
 
 
 def _counters(rows: Iterable[Sequence[Any]]) -> dict[int, int]:
     return {int(counter): int(generation) for counter, generation in rows}
 
 
-def _begin_command(driver: psycopg.Connection[Any]) -> bytes:
+def pg_begin_command(driver: psycopg.Connection[Any]) -> bytes:
     """The BEGIN psycopg itself would send for ``driver``'s transaction settings."""
     from psycopg import IsolationLevel
 

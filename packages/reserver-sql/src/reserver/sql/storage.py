@@ -39,6 +39,10 @@ if TYPE_CHECKING:
 # The driver opens the transaction with one ``BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY``
 # (no separate SET TRANSACTION round trip); the pool resets both when the connection returns.
 _PG_READONLY = {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+# A writing unit starts in autocommit mode and opens its READ COMMITTED transaction itself,
+# before its first statement that may write or lock (``Db``): one refused after its reads
+# never had a transaction to end.
+_PG_WRITING = {"isolation_level": "AUTOCOMMIT"}
 
 
 class SqlTransaction:
@@ -76,7 +80,8 @@ class SqlStorage:
     """Storage on SQLAlchemy 2: SQLite (embedded) and PostgreSQL (production).
 
     Writing units of work run at ``BEGIN IMMEDIATE`` on SQLite and at READ COMMITTED on
-    PostgreSQL, where the exclusion constraint is what refuses a concurrent overlap; read-only
+    PostgreSQL, where the exclusion constraint is what refuses a concurrent overlap (and the
+    transaction opens at the unit's first statement that may write or lock); read-only
     ones run deferred with ``query_only`` on SQLite and at REPEATABLE READ, READ ONLY on
     PostgreSQL (one snapshot), so a write through them is a ``StorageError``. A SQLite
     database that stays locked past the busy timeout is retried a few times, then surfaces as
@@ -202,6 +207,8 @@ class SqlStorage:
                     connection.execution_options(**{READONLY: True})
                     if self._postgres:
                         connection.execution_options(**_PG_READONLY)
+                elif self._postgres:
+                    connection.execution_options(**_PG_WRITING)
                 connection.begin()
                 return connection
             except sa_exc.SQLAlchemyError as exc:

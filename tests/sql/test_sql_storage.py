@@ -403,7 +403,7 @@ def _lock_is_free(observer: sa.Connection, key: str) -> bool:
 def test_a_writing_unit_opens_its_transaction_at_its_first_lock_and_holds_it_to_the_end(
     pg_url: str,
 ) -> None:
-    """Its hot reads run outside a transaction (a refusal then has none to end), not its locks."""
+    """Its reads run outside a transaction (a refusal then has none to end), not its locks."""
     storage = SqlStorage.from_url(pg_url)
     resource = make_resource()
     store(storage, resource, make_reservation(resource.id, at(0), at(1)))
@@ -413,6 +413,7 @@ def test_a_writing_unit_opens_its_transaction_at_its_first_lock_and_holds_it_to_
             overlaps = tx.reservations.blocking_overlaps([resource.id], TimeSpan(at(0), at(2)))
             busy = tx.reservations.busy_blocks({resource.id: TimeSpan(at(-1), at(3))})
             assert (len(overlaps), len(busy)) == (1, 1)
+            assert tx.resources.get(resource.id) == resource
             assert _open_transactions(look) == 0
             tx.lock("the key")
             assert _open_transactions(look) == 1

@@ -60,6 +60,11 @@ def _culprit(exc: Exception, deferred: Sequence[_Deferred]) -> _Deferred:
     return (named or booked or list(deferred))[0]
 
 
+def _locks_rows(statement: Executable) -> bool:
+    """Whether ``statement`` is a ``SELECT ... FOR UPDATE`` (or ``FOR SHARE``)."""
+    return getattr(statement, "_for_update_arg", None) is not None
+
+
 def _counter_written(statement: Executable) -> int | None:
     """The generation counter whose tables ``statement`` writes, if any."""
     table = getattr(statement, "table", None) if isinstance(statement, UpdateBase) else None
@@ -129,10 +134,12 @@ class Db:
         """Run ``statement``; ``subject`` and ``reservation`` name what is at stake in errors."""
         if self._deferred:
             self._flush()
-        if not isinstance(statement, sa.Select):
+        reads = isinstance(statement, sa.Select)
+        if not reads:
             self._note_write(statement)
         try:
-            self._open()
+            if not reads or _locks_rows(statement):
+                self.begin()
             return self.connection.execute(statement, parameters)
         except sa_exc.SQLAlchemyError as exc:
             self.dirty = True
@@ -224,15 +231,16 @@ class Db:
         """
         if self._deferred:
             self._flush()
-        self._open()
+        self.begin()
         with self.connection.begin_nested():
             yield
 
-    def _open(self) -> None:
-        """Open the unit's transaction if it runs in autocommit mode and has none yet.
+    def begin(self) -> None:
+        """Open the unit's transaction now, if it runs in autocommit mode and has none yet.
 
-        Every statement but the hot reads of ``fetch`` comes here first: a plain read would
-        be as well off outside the transaction, but one that locks rows would not.
+        ``execute`` opens it before a write or a ``FOR UPDATE``; a plain read runs outside,
+        where at READ COMMITTED it sees the same rows. A read with a side effect that must last
+        to the end of the unit (an advisory lock) calls this first.
         """
         if not self._opened:
             try:

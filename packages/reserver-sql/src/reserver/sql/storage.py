@@ -73,6 +73,7 @@ class SqlTransaction:
         """
         if self._db.postgres:
             lock = sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(key, 0))
+            self._db.begin()  # the lock lasts until the transaction ends: open it first
             self._db.execute(sa.select(lock), subject=f"lock {key!r}")
 
 

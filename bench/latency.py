@@ -7,6 +7,8 @@ PostgreSQL), then times, each many times over:
 - ``conflict_check``: ``tx.reservations.blocking_overlaps([rid], span)`` in a read-only unit;
 - ``refused_booking`` / ``refused_booking_no_alternatives``: ``r.reservations.reserve`` of a taken
   slot (``ConflictError``), with the default settings and with ``CoreSettings(alternatives=0)``;
+- ``refused_booking_first_touch``: the same as ``refused_booking``, each sample on a resource
+  the process has not read yet (at most one sample per resource, timed first, no warm-up);
 - ``free_slots_7d``: ``r.availability.free_slots`` of one resource, 1-hour slots over 7 days;
 - ``find_by_tag``: ``r.availability.find`` of the resources tagged ``bench`` (all 1,000) free
   for a one-hour span.
@@ -15,6 +17,11 @@ The data: each resource has N/1000 one-hour bookings, three a day (random hours 
 UTC, a seeded generator), half the days in the past and at most 14 in the future, so the
 near future looks alike at every size and a bigger N means more history. Past bookings are
 completed (85%), released (5%) or cancelled (10%); future ones confirmed (90%) or cancelled.
+
+Every measure but the first-touch one runs in the steady state of a serving process: before
+them, one read-only unit reads every resource, so the storage's caches hold them (a server
+fills them with its first requests; a configuration change empties them, and the first-touch
+measure says what a booking costs then).
 
 Each (storage, size) runs in its own process so that its peak memory is its own. The parent
 prints the ratios of the largest size to the smallest (target: at most 2).
@@ -64,6 +71,7 @@ WEEK = timedelta(days=7)
 SEED = 20300107
 # measure -> (target p50 ms, target p99 ms); None: no target.
 TARGETS: dict[str, tuple[float | None, float | None]] = {
+    "refused_booking_first_touch": (None, None),
     "conflict_check": (1.0, 5.0),
     "refused_booking": (1.0, 5.0),
     "refused_booking_no_alternatives": (1.0, 5.0),
@@ -71,6 +79,8 @@ TARGETS: dict[str, tuple[float | None, float | None]] = {
     "find_by_tag": (50.0, None),
 }
 RATIO_TARGET = 2.0
+# Measured on cold caches, before the caches are primed.
+COLD = frozenset({"refused_booking_first_touch"})
 
 
 # -- data -----------------------------------------------------------------------------------
@@ -218,6 +228,9 @@ def operations(storage: Storage, plan: Plan) -> dict[str, Callable[[int], object
         for _ in range(count)
     ]
     taken = [plan.taken[rng.randrange(len(plan.taken))] for _ in range(count)]
+    # One taken slot of each resource that has one, in a random order: every sample a new one.
+    first_taken = list({resource_id: start for resource_id, start in plan.taken}.items())
+    rng.shuffle(first_taken)
     users = [Principal.user(f"user-{rng.randrange(500):03d}") for _ in range(count)]
     slot_ids = [ResourceId(f"res-{rng.randrange(RESOURCES):05d}") for _ in range(count)]
     admin = Principal.admin()
@@ -228,9 +241,11 @@ def operations(storage: Storage, plan: Plan) -> dict[str, Callable[[int], object
         with storage.transaction(readonly=True) as tx:
             return tx.reservations.blocking_overlaps([resource_id], TimeSpan(start, start + HOUR))
 
-    def refuse(reserver: Reserver) -> Callable[[int], object]:
+    def refuse(
+        reserver: Reserver, slots: list[tuple[ResourceId, datetime]]
+    ) -> Callable[[int], object]:
         def refused(i: int) -> object:
-            resource_id, start = taken[i % count]
+            resource_id, start = slots[i % len(slots)]
             request = ReservationRequest(resource_id, start, start + HOUR, title="Clash")
             try:
                 reserver.reservations.reserve(users[i % count], request)
@@ -255,16 +270,26 @@ def operations(storage: Storage, plan: Plan) -> dict[str, Callable[[int], object
         return found
 
     return {
+        "refused_booking_first_touch": refuse(default, first_taken),
         "conflict_check": conflict_check,
-        "refused_booking": refuse(default),
-        "refused_booking_no_alternatives": refuse(bare),
+        "refused_booking": refuse(default, taken),
+        "refused_booking_no_alternatives": refuse(bare, taken),
         "free_slots_7d": free_slots,
         "find_by_tag": find,
     }
 
 
 def samples_for(measure: str, options: argparse.Namespace) -> int:
+    if measure in COLD:
+        return min(int(options.samples), RESOURCES)
     return options.samples if measure != "find_by_tag" else options.find_samples
+
+
+def prime_caches(storage: Storage) -> None:
+    """Read every resource once, as a serving process has: the steady state of its caches."""
+    with storage.transaction(readonly=True) as tx:
+        for index in range(RESOURCES):
+            tx.resources.get(ResourceId(f"res-{index:05d}"))
 
 
 def run_child(options: argparse.Namespace) -> None:
@@ -323,11 +348,16 @@ def measure_all(
 ) -> list[str]:
     """Time every operation; return the measures that failed."""
     failed: list[str] = []
+    primed = False
     for measure, operation in operations(storage, plan).items():
         if options.measures and measure not in options.measures:
             continue
+        if measure not in COLD and not primed:
+            prime_caches(storage)
+            primed = True
+        warmup = 0 if measure in COLD else options.warmup
         try:
-            timings = harness.time_each(operation, samples_for(measure, options), options.warmup)
+            timings = harness.time_each(operation, samples_for(measure, options), warmup)
         except Exception as exc:  # report it and go on: one broken path hides no other figure
             failed.append(measure)
             reason = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"

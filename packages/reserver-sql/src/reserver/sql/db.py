@@ -26,6 +26,7 @@ from reserver.sql.driver import (
     pg_begin_command,
     read_generations,
     read_pg_generations,
+    wrap_driver_error,
 )
 from reserver.sql.engine import READONLY
 from reserver.sql.errors import translate
@@ -39,12 +40,17 @@ K = TypeVar("K")
 V = TypeVar("V")
 
 
+# A transaction-level advisory lock on a 64-bit hash of a key (PostgreSQL).
+_PG_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
+
+
 @attrs.frozen
 class _Deferred:
     statement: sa.Insert
     parameters: Mapping[str, Any]
     subject: str
     reservation: Reservation | None = None
+    lock: str | None = None
 
 
 def _culprit(exc: Exception, deferred: Sequence[_Deferred]) -> _Deferred:
@@ -202,15 +208,38 @@ class Db:
         *,
         subject: str,
         reservation: Reservation | None = None,
+        lock: str | None = None,
     ) -> None:
         """Queue an insert whose outcome nothing in this unit reads before it ends.
 
         It runs before this unit's next statement, or at ``commit``, where PostgreSQL gets
         every queued write and the COMMIT in one round trip (psycopg's pipeline mode). An
-        error surfaces there, translated as ``execute`` translates it.
+        error surfaces there, translated as ``execute`` translates it. On PostgreSQL the
+        writes queued together take their ``lock`` keys (as ``lock``), in order, first.
         """
         self._note_write(statement)
-        self._deferred.append(_Deferred(statement, parameters, subject, reservation))
+        self._deferred.append(_Deferred(statement, parameters, subject, reservation, lock))
+
+    def lock(self, key: str) -> None:
+        """Serialize, until this unit ends, every unit that locks ``key`` (PostgreSQL only).
+
+        A transaction-level advisory lock on a 64-bit hash of ``key``; the transaction opens
+        first, so the lock lasts until it ends. SQLite needs none: its writing units exclude
+        each other already.
+        """
+        if not self.postgres:
+            return
+        if self._deferred:
+            self._flush()
+        self.begin()
+        try:
+            self._driver().execute(_PG_LOCK, (key,), prepare=True)
+        except Exception as exc:
+            self.dirty = True
+            wrapped = wrap_driver_error(_PG_LOCK, {"key": key}, exc, self.connection.dialect)
+            if not isinstance(wrapped, sa_exc.SQLAlchemyError):
+                raise
+            raise translate(wrapped, subject=f"lock {key!r}") from exc
 
     def _note_write(self, statement: Executable) -> None:
         self.dirty = True
@@ -291,6 +320,8 @@ class Db:
                     with driver.cursor() as cursor:
                         if not self._opened:
                             cursor.execute(pg_begin_command(driver), prepare=False)
+                        for key in sorted({w.lock for w in deferred if w.lock is not None}):
+                            cursor.execute(_PG_LOCK, (key,), prepare=True)
                         for write in deferred:
                             insert = self._insert(write)
                             parameters = insert.parameters(write.parameters)

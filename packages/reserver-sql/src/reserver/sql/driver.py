@@ -43,7 +43,7 @@ class DriverInsert:
 
     def wrap(self, values: Mapping[str, Any], error: Exception, dialect: Dialect) -> Exception:
         """``error`` from the driver as SQLAlchemy would have raised it."""
-        return _wrap(self.sql, values, error, dialect)
+        return wrap_driver_error(self.sql, values, error, dialect)
 
 
 _compiled: dict[tuple[int, str, tuple[str, ...]], DriverInsert] = {}
@@ -95,7 +95,7 @@ class DriverQuery:
 
     def wrap(self, values: Mapping[str, Any], error: Exception, dialect: Dialect) -> Exception:
         """``error`` from the driver as SQLAlchemy would have raised it."""
-        return _wrap(self.sql, values, error, dialect)
+        return wrap_driver_error(self.sql, values, error, dialect)
 
 
 _queries: dict[tuple[int, str], DriverQuery] = {}
@@ -138,7 +138,10 @@ def _bind(
     return bound if positional else dict(zip(names, bound, strict=True))
 
 
-def _wrap(sql: str, values: Mapping[str, Any], error: Exception, dialect: Dialect) -> Exception:
+def wrap_driver_error(
+    sql: str, values: Mapping[str, Any], error: Exception, dialect: Dialect
+) -> Exception:
+    """``error``, raised by the driver for ``sql``, as SQLAlchemy would have raised it."""
     dbapi = dialect.loaded_dbapi
     if not isinstance(error, dbapi.Error):
         return error

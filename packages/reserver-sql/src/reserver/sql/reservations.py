@@ -53,6 +53,18 @@ def _at(value: datetime) -> sa.BindParameter[datetime]:
 _BLOCK_COLUMNS = ("resource_id", "block_start", "block_end")
 
 
+def _writers_of(resource_id: ResourceId) -> str:
+    """The lock key of the units that write blocking reservations of ``resource_id``.
+
+    PostgreSQL checks the exclusion constraint after inserting the row: two units that insert
+    overlapping rows at once each wait for the other's row, a deadlock that the server breaks
+    only after ``deadlock_timeout`` (1 s), one victim at a time, telling the victim "try
+    again" instead of "taken". Taken before the write, this lock queues them instead: the
+    second inserts after the first has committed and is refused as an overlap at once.
+    """
+    return f"reserver.reservations.{resource_id}"
+
+
 def _columns(table: sa.FromClause, blocks: bool) -> list[sa.ColumnElement[Any]]:
     return [table.c[name] for name in _BLOCK_COLUMNS] if blocks else list(table.c)
 
@@ -228,7 +240,8 @@ class SqlReservationRepository:
         """
         subject = f"reservation {reservation.id!r}"
         values = reservation_values(reservation)
-        self._db.defer(_INSERT, values, subject=subject, reservation=reservation)
+        lock = _writers_of(reservation.resource_id)
+        self._db.defer(_INSERT, values, subject=subject, reservation=reservation, lock=lock)
 
     def get(self, reservation_id: ReservationId) -> Reservation:
         """Return the reservation, or raise ``NotFoundError``."""
@@ -249,6 +262,7 @@ class SqlReservationRepository:
             .values(values)
         )
         if self._db.postgres and reservation.is_blocking:
+            self._db.lock(_writers_of(reservation.resource_id))
             # A violated constraint aborts a PostgreSQL transaction; the savepoint keeps it usable.
             with self._db.savepoint():
                 result = self._db.execute(statement, subject=subject, reservation=reservation)

@@ -71,10 +71,7 @@ class SqlTransaction:
         SQLite this is a no-op: a writing unit of work starts with ``BEGIN IMMEDIATE``, which
         already excludes every other writer until it ends.
         """
-        if self._db.postgres:
-            lock = sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(key, 0))
-            self._db.begin()  # the lock lasts until the transaction ends: open it first
-            self._db.execute(sa.select(lock), subject=f"lock {key!r}")
+        self._db.lock(key)
 
 
 class SqlStorage:

@@ -15,7 +15,7 @@ from datetime import timedelta
 from multiprocessing.context import SpawnProcess
 from multiprocessing.synchronize import Barrier as ProcessBarrier
 
-from reserver.core.errors import ConflictError
+from reserver.core.errors import ConflictError, Rule
 from reserver.core.ids import ReservationId
 from reserver.core.models import Reservation
 from reserver.core.ports import Storage
@@ -86,10 +86,24 @@ def storm_day(round_no: int) -> TimeSpan:
     return TimeSpan(start, start + timedelta(days=1))
 
 
+class NotAnOverlap(Exception):
+    """A contender lost the race for a slot, but was not told that the slot was taken."""
+
+
 def book(storage: Storage, reservation: Reservation) -> None:
-    """Add ``reservation`` in a unit of work of its own."""
-    with storage.transaction() as tx:
-        tx.reservations.add(reservation)
+    """Add ``reservation`` in a unit of work of its own; a refusal must name the overlap.
+
+    A contender that loses to an overlapping booking is told so, at once. Any other refusal
+    (a deadlock between two inserts that the database broke after a second, "try again")
+    is ``NotAnOverlap``, which the storms report as an unexpected outcome.
+    """
+    try:
+        with storage.transaction() as tx:
+            tx.reservations.add(reservation)
+    except ConflictError as exc:
+        if Rule.OVERLAP not in exc.rules:
+            raise NotAnOverlap(f"lost the race without an overlap: {exc}") from exc
+        raise
 
 
 class CheckThenInsert:

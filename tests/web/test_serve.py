@@ -15,7 +15,7 @@ import pytest
 
 from reserver.core import Reserver
 from reserver.flask import Environment, Settings
-from reserver.flask.serve import Server, embedded_defaults, parse, prepare
+from reserver.flask.serve import Server, claim_port, embedded_defaults, parse, prepare
 
 
 @pytest.fixture
@@ -123,3 +123,16 @@ def test_every_worker_answers_metrics_for_all_workers(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_the_server_refuses_a_port_another_server_listens_on() -> None:
+    """Its workers share the port through SO_REUSEPORT: a second server must not join them."""
+    with socket.socket() as running:
+        running.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        running.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        running.bind(("127.0.0.1", 0))
+        running.listen()
+        port = int(running.getsockname()[1])
+        with pytest.raises(SystemExit, match=f"127.0.0.1:{port}.*another server"):
+            claim_port("127.0.0.1", port)
+    claim_port("127.0.0.1", port)  # free again: no error

@@ -34,7 +34,7 @@ def _scope_kind(value: str) -> ScopeKind:
         raise ValidationError.for_field("scope", f"kind must be one of {kinds}") from exc
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class Scope:
     """The owner of a schedule: a resource, a group subtree, or everything (``id`` is ``None``)."""
 

@@ -60,6 +60,16 @@ def test_the_server_builds_the_app_in_each_worker(settings: Settings) -> None:
     assert app.test_client().get("/ready").json == {"status": "ok", "database": "ok"}
 
 
+@pytest.mark.parametrize("port", ["0", "65536", "http"])
+def test_the_command_line_refuses_a_port_that_is_no_fixed_port(
+    port: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        parse(["--port", port])
+    assert exited.value.code == 2
+    assert "is not a port from 1 to 65535" in capsys.readouterr().err
+
+
 def test_the_command_line_defaults_to_two_threaded_workers() -> None:
     args = parse([])
     assert (args.workers, args.threads, args.port, args.host) == (2, 4, 8000, "127.0.0.1")

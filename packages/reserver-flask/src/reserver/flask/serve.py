@@ -99,11 +99,22 @@ def prepare(settings: Settings, *, with_demo: bool) -> list[str]:
         reserver.close()
 
 
+def _port(text: str) -> int:
+    """A fixed TCP port: with ``reuse_port``, port 0 would give each worker a port of its own."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port from 1 to 65535")
+    return port
+
+
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(prog="reserver-serve", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--port", type=_port, default=8000, help="1 to 65535 (default 8000)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=4, help="threads per worker")
     parser.add_argument("--data", type=Path, default=Path("data"), help="the data folder")

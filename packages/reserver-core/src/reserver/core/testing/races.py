@@ -5,6 +5,7 @@ This module imports neither pytest nor hypothesis: spawned worker processes impo
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import queue
 import threading
@@ -14,6 +15,9 @@ from contextlib import contextmanager
 from datetime import timedelta
 from multiprocessing.context import SpawnProcess
 from multiprocessing.synchronize import Barrier as ProcessBarrier
+from typing import Protocol
+
+import attrs
 
 from reserver.core.errors import ConflictError, Rule
 from reserver.core.ids import ReservationId
@@ -75,11 +79,6 @@ def storm_reservation(resource_id: str, round_no: int, index: int) -> Reservatio
     )
 
 
-def storm_window(rounds: int) -> TimeSpan:
-    """The span that holds every contender of ``rounds`` rounds."""
-    return TimeSpan(T0 - timedelta(days=1), T0 + timedelta(days=rounds + 1))
-
-
 def storm_day(round_no: int) -> TimeSpan:
     """The day on which the contenders of ``round_no`` book."""
     start = T0 + timedelta(days=round_no) - timedelta(hours=1)
@@ -97,13 +96,24 @@ def book(storage: Storage, reservation: Reservation) -> None:
     (a deadlock between two inserts that the database broke after a second, "try again")
     is ``NotAnOverlap``, which the storms report as an unexpected outcome.
     """
+    with _refused_as_overlap(), storage.transaction() as tx:
+        tx.reservations.add(reservation)
+
+
+@contextmanager
+def _refused_as_overlap() -> Iterator[None]:
     try:
-        with storage.transaction() as tx:
-            tx.reservations.add(reservation)
+        yield
     except ConflictError as exc:
         if Rule.OVERLAP not in exc.rules:
             raise NotAnOverlap(f"lost the race without an overlap: {exc}") from exc
         raise
+
+
+def move(storage: Storage, original: Reservation, moved: Reservation) -> None:
+    """Store ``moved`` over ``original`` in a unit of work of its own (an edit), as ``book``."""
+    with _refused_as_overlap(), storage.transaction() as tx:
+        tx.reservations.update(moved, expected_version=original.version)
 
 
 class CheckThenInsert:
@@ -124,8 +134,42 @@ class CheckThenInsert:
         self.rows[reservation.id] = reservation.block
 
 
+class Contender(Protocol):
+    """What a storm process does each round: get ready, then, released together, contend."""
+
+    def __call__(
+        self, storage: Storage, resource_id: str, round_no: int, index: int
+    ) -> Callable[[], object]:
+        """Prepare contender ``index`` of ``round_no``; return its attempt."""
+        ...
+
+
+def booking_contender(
+    storage: Storage, resource_id: str, round_no: int, index: int
+) -> Callable[[], object]:
+    """Book the round's contested span (``storm_reservation``)."""
+    return functools.partial(book, storage, storm_reservation(resource_id, round_no, index))
+
+
+def edit_contender(
+    storage: Storage, resource_id: str, round_no: int, index: int
+) -> Callable[[], object]:
+    """Book a span of one's own first, then move it into the round's contested span."""
+    wanted = storm_reservation(resource_id, round_no, index)
+    home = wanted.span.start + timedelta(hours=12 + 3 * index)
+    original = make_reservation(
+        resource_id, home, home + timedelta(hours=1), id=f"{wanted.id}-home", holder=wanted.holder
+    )
+    book(storage, original)
+    moved = attrs.evolve(
+        original, span=wanted.span, block=wanted.block, version=original.version + 1
+    )
+    return functools.partial(move, storage, original, moved)
+
+
 def storm_worker(
     factory: Callable[[], Storage],
+    contender: Contender,
     resource_id: str,
     index: int,
     rounds: int,
@@ -140,10 +184,14 @@ def storm_worker(
         raise
     try:
         for round_no in range(rounds):
-            reservation = storm_reservation(resource_id, round_no, index)
+            try:
+                attempt = contender(storage, resource_id, round_no, index)
+            except BaseException:
+                barrier.abort()  # the others would wait for this process forever
+                raise
             barrier.wait(timeout=JOIN_TIMEOUT)
             try:
-                book(storage, reservation)
+                attempt()
                 outcome = WON
             except ConflictError:
                 outcome = CONFLICT
@@ -168,9 +216,17 @@ def _workers(processes: list[SpawnProcess]) -> Iterator[None]:
 
 
 def process_storm(
-    factory: Callable[[], Storage], resource_id: str, *, workers: int, rounds: int
+    factory: Callable[[], Storage],
+    resource_id: str,
+    *,
+    workers: int,
+    rounds: int,
+    contender: Contender = booking_contender,
 ) -> dict[int, list[str]]:
-    """Run ``rounds`` rounds of ``workers`` spawned processes booking overlapping spans.
+    """Run ``rounds`` rounds of ``workers`` spawned processes contending for overlapping spans.
+
+    ``contender`` (a module-level function: it goes to the processes by pickle) books them,
+    by default, or moves a reservation of its own into them.
 
     The same processes serve every round, synchronized per round by a process barrier.
     Returns the outcomes of each round (one per worker, ordered by worker index); a worker
@@ -182,7 +238,7 @@ def process_storm(
     processes = [
         context.Process(
             target=storm_worker,
-            args=(factory, resource_id, index, rounds, barrier, results),
+            args=(factory, contender, resource_id, index, rounds, barrier, results),
             daemon=True,
         )
         for index in range(workers)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import pickle
 from collections.abc import Callable
-from itertools import pairwise
 
 import attrs
 import pytest
@@ -14,15 +13,18 @@ from reserver.core.errors import ConflictError
 from reserver.core.ids import ResourceId, UserId
 from reserver.core.models import Reservation
 from reserver.core.ports import Storage
+from reserver.core.spans import TimeSpan
 from reserver.core.testing.builders import make_resource, store
 from reserver.core.testing.races import (
     CheckThenInsert,
+    Contender,
     book,
+    booking_contender,
+    edit_contender,
     process_storm,
     race,
     storm_day,
     storm_reservation,
-    storm_window,
     unexpected,
     winners,
 )
@@ -33,12 +35,17 @@ PROCESSES = 4
 CONTROL_TRIES = 20
 
 
-def _assert_one_winner_per_round(storage: Storage, resource_id: ResourceId, rounds: int) -> None:
+def _assert_one_winner_per_round(
+    storage: Storage, resource_id: ResourceId, rounds: int, contenders: int
+) -> None:
+    """Exactly one stored reservation holds each round's contested span."""
     with storage.transaction(readonly=True) as tx:
-        booked = list(tx.reservations.blocking_overlaps([resource_id], storm_window(rounds)))
-    assert len(booked) == rounds, f"{len(booked)} bookings survived {rounds} rounds"
-    for a, b in pairwise(booked):
-        assert not a.block.overlaps(b.block), f"double booking: {a.id} and {b.id}"
+        for round_no in range(rounds):
+            first = storm_reservation(resource_id, round_no, 0)
+            last = storm_reservation(resource_id, round_no, contenders - 1)
+            contested = TimeSpan(first.block.start, last.block.end)
+            held = tx.reservations.blocking_overlaps([resource_id], contested)
+            assert len(held) == 1, f"round {round_no}: {[r.id for r in held]} hold the span"
 
 
 def _assert_the_harness_races() -> None:
@@ -72,7 +79,7 @@ class StorageStormsContract:
             outcomes = race([functools.partial(book, storage, r) for r in contenders])
             assert unexpected(outcomes) == [], f"round {round_no}: {outcomes}"
             assert winners(outcomes) == 1, f"round {round_no}: {outcomes}"
-        _assert_one_winner_per_round(storage, resource.id, ROUNDS)
+        _assert_one_winner_per_round(storage, resource.id, ROUNDS, THREADS)
 
     @pytest.mark.slow
     def test_lock_serializes_check_then_write_on_one_key(self, storage: Storage) -> None:
@@ -119,17 +126,34 @@ class ProcessStormsContract:
         self, storage: Storage, request: pytest.FixtureRequest
     ) -> None:
         """Four processes, each with its own storage, released together: one wins per round."""
+        resource = make_resource()
+        store(storage, resource)
+        self._storm(request, resource.id, booking_contender)
+        _assert_one_winner_per_round(storage, resource.id, ROUNDS, PROCESSES)
+
+    @pytest.mark.slow
+    def test_process_storm_of_edits_has_exactly_one_winner_per_round(
+        self, storage: Storage, request: pytest.FixtureRequest
+    ) -> None:
+        """Four processes each move a reservation of their own into one span: one moves."""
+        resource = make_resource()
+        store(storage, resource)
+        self._storm(request, resource.id, edit_contender)
+        _assert_one_winner_per_round(storage, resource.id, ROUNDS, PROCESSES)
+
+    def _storm(
+        self, request: pytest.FixtureRequest, resource_id: ResourceId, contender: Contender
+    ) -> None:
         factory: Callable[[], Storage] = request.getfixturevalue("storage_factory")
         try:
             pickle.dumps(factory)
         except (pickle.PicklingError, TypeError, AttributeError) as exc:
             pytest.fail(f"storage_factory must return a picklable callable: {exc}")
-        resource = make_resource()
-        store(storage, resource)
-        outcomes = process_storm(factory, resource.id, workers=PROCESSES, rounds=ROUNDS)
+        outcomes = process_storm(
+            factory, resource_id, workers=PROCESSES, rounds=ROUNDS, contender=contender
+        )
         assert -1 not in outcomes, f"a worker could not open its storage: {outcomes[-1]}"
         assert sorted(outcomes) == list(range(ROUNDS)), "some rounds never reported"
         for round_no, row in sorted(outcomes.items()):
             assert unexpected(row) == [], f"round {round_no}: {row}"
             assert winners(row) == 1, f"round {round_no}: {row}"
-        _assert_one_winner_per_round(storage, resource.id, ROUNDS)

@@ -7,6 +7,8 @@ import pytest
 from reserver.core import (
     Attributes,
     BookingPolicy,
+    ConflictError,
+    GroupDraft,
     Principal,
     ReservationRequest,
     Reserver,
@@ -18,6 +20,7 @@ from reserver.core import (
     WeeklyHours,
 )
 from reserver.core.adapters.clock import FixedClock
+from reserver.core.ids import GroupId, ResourceId
 from reserver.core.services.availability import BusyBlocks
 
 DAY = date(2026, 6, 2)
@@ -206,3 +209,50 @@ def test_busy_blocks_read_two_windows_wanted_for_one_resource_as_their_hull(
         busy.want(room.id, TimeSpan(start, start + timedelta(hours=1)), policy)
         busy.want(room.id, TimeSpan(start + timedelta(hours=5), start + timedelta(hours=6)), policy)
         assert busy.of(room.id) == [early.block, late.block]
+
+
+def test_find_and_alternatives_skip_what_a_blackout_closes(
+    reserver: Reserver, admin: Principal, ann: Principal, bob: Principal, clock: FixedClock
+) -> None:
+    """Blackouts of a resource, of its group and of everything close it to every search."""
+    site = reserver.groups.create(admin, GroupDraft(name="Site"))
+
+    def room(name: str, group: GroupId | None) -> ResourceId:
+        draft = ResourceDraft(
+            name=name, kind="room", timezone="UTC", tags=frozenset({"t"}), group_id=group
+        )
+        return reserver.resources.create(admin, draft).id
+
+    a, b, c = room("A", site.id), room("B", site.id), room("C", site.id)
+    outside = room("Outside", None)
+    hour = TimeSpan(clock.now() + timedelta(hours=3), clock.now() + timedelta(hours=4))
+    tagged = ResourceQuery(tags_all=frozenset({"t"}))
+
+    def free_for_the_hour() -> list[ResourceId]:
+        return [f.resource.id for f in reserver.availability.find(ann, tagged, span=hour)]
+
+    reserver.schedules.add_blackout(admin, Scope.resource(a), span=hour)
+    assert free_for_the_hour() == [b, c, outside]
+    ranked = reserver.availability.find(
+        ann,
+        tagged,
+        duration=timedelta(hours=1),
+        window=TimeSpan(hour.start, hour.end + hour.duration),
+    )
+    assert [(f.resource.id, f.slot.start) for f in ranked] == [
+        (b, hour.start),
+        (c, hour.start),
+        (outside, hour.start),
+        (a, hour.end),
+    ]
+    reserver.reservations.reserve(ann, ReservationRequest(b, hour.start, hour.end))
+    with pytest.raises(ConflictError) as refused:
+        reserver.reservations.reserve(bob, ReservationRequest(b, hour.start, hour.end))
+    offered = {(alt.resource_id, alt.start) for alt in refused.value.alternatives}
+    assert (c, hour.start.isoformat()) in offered
+    assert all(alt.resource_id != a for alt in refused.value.alternatives)
+
+    reserver.schedules.add_blackout(admin, Scope.group(site.id), span=hour)
+    assert free_for_the_hour() == [outside]
+    reserver.schedules.add_blackout(admin, Scope.everywhere(), span=hour)
+    assert free_for_the_hour() == []

@@ -194,7 +194,7 @@ class AvailabilityService:
         ``accept``, when given, is asked last, only of resources that fit. Windows already
         wanted from ``busy`` are read together with the search's first one.
         """
-        book = RuleBook(tx, resources, self._ctx.settings)
+        book = RuleBook(tx, self._ctx.settings)
         busy = busy or BusyBlocks(tx)
         if span is not None:
             # Every fit starts at the same time, so the ranking is by name alone: look at the
@@ -204,6 +204,7 @@ class AvailabilityService:
             found: list[FoundResource] = []
             for first in range(0, len(ordered), step):
                 batch = ordered[first : first + step]
+                book.load(batch)
                 for resource in batch:
                     busy.want(resource.id, window, book.policy(resource))
                 fits = self._free_during(book, batch, span, busy, accept)
@@ -212,6 +213,7 @@ class AvailabilityService:
                     break
             return found
         assert duration is not None
+        book.load(resources)
         for resource in resources:
             busy.want(resource.id, window, book.policy(resource))
         ranked: list[FoundResource] = []

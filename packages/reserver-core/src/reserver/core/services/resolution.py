@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from operator import attrgetter
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -126,24 +127,38 @@ def _groups_on_path(tx: Transaction, resource: Resource) -> dict[GroupId, Group]
 class RuleBook:
     """The rules of many resources, each resolved when first asked for.
 
-    Groups, hours and the blackouts of every scope involved are read once, up front; a search
-    that stops early resolves only the resources it looked at.
+    Groups and hours are read once, up front; blackouts a batch at a time (``load``), for the
+    scopes of the resources about to be resolved: a search that stops early computes and reads
+    only theirs (up front, the scopes of 1,000 resources were a third of a ``find``).
     """
 
-    def __init__(
-        self, tx: Transaction, resources: Sequence[Resource], settings: CoreSettings
-    ) -> None:
+    def __init__(self, tx: Transaction, settings: CoreSettings) -> None:
+        self._tx = tx
         self._settings = settings
         self._groups = {g.id: g for g in tx.groups.all()}
         self._hours = tx.hours.all()
-        scope_set = {s for r in resources for s in scopes_of(r, lineage_of(r, self._groups))}
-        self._blackouts = tx.blackouts.for_scopes(scope_set)
+        self._loaded: set[str] = set()
+        self._scopes: set[Scope] = set()
+        self._blackouts: list[Blackout] = []
         self._resolved: dict[str, ResourceRules] = {}
 
+    def load(self, resources: Iterable[Resource]) -> None:
+        """Read, in one call, the blackouts of the scopes of ``resources`` not read yet."""
+        fresh = [r for r in resources if r.id not in self._loaded]
+        self._loaded.update(r.id for r in fresh)
+        wanted = {s for r in fresh for s in scopes_of(r, lineage_of(r, self._groups))}
+        wanted -= self._scopes
+        if wanted:
+            self._scopes |= wanted
+            self._blackouts += self._tx.blackouts.for_scopes(wanted)
+            self._blackouts.sort(key=attrgetter("id"))
+
     def rules(self, resource: Resource) -> ResourceRules:
-        """The rules of ``resource`` (one of those the book was made for)."""
+        """The rules of ``resource`` (its blackouts are read now if no ``load`` read them)."""
         found = self._resolved.get(resource.id)
         if found is None:
+            if resource.id not in self._loaded:
+                self.load((resource,))
             found = resolve(resource, self._groups, self._hours, self._blackouts, self._settings)
             self._resolved[resource.id] = found
         return found

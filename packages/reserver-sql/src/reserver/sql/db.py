@@ -195,11 +195,7 @@ class Db:
             finally:
                 cursor.close()
         except Exception as exc:
-            self.dirty = True
-            wrapped = query.wrap(parameters, exc, self.connection.dialect)
-            if not isinstance(wrapped, sa_exc.SQLAlchemyError):
-                raise
-            raise translate(wrapped, subject=subject) from exc
+            self._driver_failed(exc, query.sql, parameters, subject=subject)
 
     def defer(
         self,
@@ -235,11 +231,7 @@ class Db:
         try:
             self._driver().execute(_PG_LOCK, (key,), prepare=True)
         except Exception as exc:
-            self.dirty = True
-            wrapped = wrap_driver_error(_PG_LOCK, {"key": key}, exc, self.connection.dialect)
-            if not isinstance(wrapped, sa_exc.SQLAlchemyError):
-                raise
-            raise translate(wrapped, subject=f"lock {key!r}") from exc
+            self._driver_failed(exc, _PG_LOCK, {"key": key}, subject=f"lock {key!r}")
 
     def _note_write(self, statement: Executable) -> None:
         self.dirty = True
@@ -303,7 +295,7 @@ class Db:
             try:
                 driver.execute(insert.sql, insert.parameters(write.parameters))  # type: ignore[union-attr]
             except Exception as exc:
-                self._fail(exc, write, insert)
+                self._failed_write(exc, write)
 
     def _flush_pipeline(self, deferred: Sequence[_Deferred], *, commit: bool) -> None:
         import psycopg
@@ -334,13 +326,34 @@ class Db:
             failure = failure or exc  # the error came with the results, at the end
         if failure is not None:
             write = _culprit(failure, deferred)
-            self._fail(failure, write, self._insert(write))
+            self._failed_write(failure, write)
         self._opened = True
 
-    def _fail(self, error: Exception, write: _Deferred, insert: DriverInsert) -> NoReturn:
+    def _failed_write(self, error: Exception, write: _Deferred) -> NoReturn:
+        sql = self._insert(write).sql
+        self._driver_failed(
+            error, sql, write.parameters, subject=write.subject, reservation=write.reservation
+        )
+
+    def _driver_failed(
+        self,
+        error: Exception,
+        sql: str,
+        values: Mapping[str, Any],
+        *,
+        subject: str,
+        reservation: Reservation | None = None,
+    ) -> NoReturn:
+        """Raise ``error``, from the driver running ``sql``, as ``execute`` would: translated.
+
+        What is no driver error (a ``ReserverError`` from a bind processor, a bug) goes out
+        as it is.
+        """
         self.dirty = True
-        wrapped = insert.wrap(write.parameters, error, self.connection.dialect)
-        raise translate(wrapped, subject=write.subject, reservation=write.reservation) from error
+        wrapped = wrap_driver_error(sql, values, error, self.connection.dialect)
+        if not isinstance(wrapped, sa_exc.SQLAlchemyError):
+            raise error
+        raise translate(wrapped, subject=subject, reservation=reservation) from error
 
     def cached(self, key: Hashable, load: Callable[[], T], *, counter: int = CONFIGURATION) -> T:
         """Return ``load()``, a read of the tables of ``counter`` only, through the shared cache.

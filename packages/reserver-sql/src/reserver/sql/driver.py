@@ -41,10 +41,6 @@ class DriverInsert:
         """The driver's parameters for ``values``, through each column's bind processor."""
         return _bind(self.names, self.processors, self.positional, values)
 
-    def wrap(self, values: Mapping[str, Any], error: Exception, dialect: Dialect) -> Exception:
-        """``error`` from the driver as SQLAlchemy would have raised it."""
-        return wrap_driver_error(self.sql, values, error, dialect)
-
 
 _compiled: dict[tuple[int, str, tuple[str, ...]], DriverInsert] = {}
 _lock = threading.Lock()
@@ -92,10 +88,6 @@ class DriverQuery:
             tuple(v if p is None else p(v) for v, p in zip(row, results, strict=True))
             for row in rows
         ]
-
-    def wrap(self, values: Mapping[str, Any], error: Exception, dialect: Dialect) -> Exception:
-        """``error`` from the driver as SQLAlchemy would have raised it."""
-        return wrap_driver_error(self.sql, values, error, dialect)
 
 
 _queries: dict[tuple[int, str], DriverQuery] = {}

@@ -95,6 +95,37 @@ def test_a_change_by_hand_bypassing_reserver_is_seen_at_once(
     assert name_of(first) == "By hand"
 
 
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    "mishap",
+    [
+        # What psycopg sends on a connection after a ROLLBACK (or an ALTER).
+        ("first", "DEALLOCATE ALL"),
+        # A migration, elsewhere, that changes what the prepared read returns.
+        ("second", "ALTER TABLE config_generation ALTER COLUMN generation TYPE numeric"),
+    ],
+)
+def test_the_counters_are_read_after_the_connection_lost_or_outgrew_its_prepared_read(
+    pg_url: str, mishap: tuple[str, str]
+) -> None:
+    first = SqlStorage.from_url(pg_url)
+    second = SqlStorage.from_url(pg_url, migrate=False)
+    try:
+        store(first, make_resource(id=ROOM, name="Room one"))
+        assert name_of(first) == "Room one"  # its one pooled connection prepared the read
+        where, statement = mishap
+        with (first if where == "first" else second).engine.connect() as connection:
+            connection.exec_driver_sql(statement)
+            connection.commit()
+        rename(second, "Room uno")
+        assert name_of(first) == "Room uno"
+        rename(second, "Room due")
+        assert name_of(first) == "Room due"
+    finally:
+        first.close()
+        second.close()
+
+
 def test_a_unit_sees_its_own_uncommitted_change_and_nobody_keeps_it_after_a_rollback(
     storages: tuple[SqlStorage, SqlStorage],
 ) -> None:

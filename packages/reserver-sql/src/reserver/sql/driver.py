@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import attrs
 import sqlalchemy as sa
@@ -148,10 +148,11 @@ def read_generations(driver: Any) -> dict[int, int]:
 def read_pg_generations(driver: psycopg.Connection[Any]) -> dict[int, int]:
     """The counters in one round trip, outside any transaction when none is open.
 
-    An idle connection gets one simple-protocol query straight through libpq; a unit served
-    from the caches then needs no BEGIN and no COMMIT at all. Its first real query opens its
-    transaction (or snapshot) a moment after the counters were read, as at READ COMMITTED,
-    where every statement has a snapshot of its own anyway.
+    An idle connection runs the statement it prepared for this once, straight through libpq
+    (neither parsed nor planned again, and without psycopg's cursor, which costs as much as
+    the query); a unit served from the caches then needs no BEGIN and no COMMIT at all. Its
+    first real query opens its transaction (or snapshot) a moment after the counters were
+    read, as at READ COMMITTED, where every statement has a snapshot of its own anyway.
 
     Raises:
         psycopg.Error: the query failed.
@@ -162,10 +163,36 @@ def read_pg_generations(driver: psycopg.Connection[Any]) -> dict[int, int]:
         with driver.cursor() as cursor:
             cursor.execute(GENERATIONS_SQL, prepare=True)
             return _counters(cursor.fetchall())
-    result = _exec_simple(driver, GENERATIONS_SQL.encode(), pq.ExecStatus.TUPLES_OK)
+    result = _exec_generations(driver)
     return _counters(
         (result.get_value(row, 0), result.get_value(row, 1)) for row in range(result.ntuples)
     )
+
+
+# This module's own statement (psycopg names its statements ``_pg3_...``).
+_GENERATIONS_STATEMENT = b"reserver_generations"
+# Not prepared on this connection: never yet, or dropped by the DEALLOCATE ALL psycopg sends
+# after a ROLLBACK.
+_UNPREPARED = "26000"
+# Prepared before a migration changed the table's columns.
+_STALE_PLAN = "0A000"
+
+
+def _exec_generations(driver: psycopg.Connection[Any]) -> pq.abc.PGresult:
+    """Run the prepared counter read on an idle connection, preparing it first if need be."""
+    from psycopg import pq
+
+    pgconn, sql = driver.pgconn, GENERATIONS_SQL.encode()
+    result = pgconn.exec_prepared(_GENERATIONS_STATEMENT, [])
+    if result.status == pq.ExecStatus.FATAL_ERROR:
+        state = (result.error_field(pq.DiagnosticField.SQLSTATE) or b"").decode()
+        if state == _STALE_PLAN:
+            _exec_simple(driver, b"DEALLOCATE " + _GENERATIONS_STATEMENT, pq.ExecStatus.COMMAND_OK)
+        elif state != _UNPREPARED:
+            _raise_failed(result, sql)
+        _check(pgconn.prepare(_GENERATIONS_STATEMENT, sql), sql, pq.ExecStatus.COMMAND_OK)
+        result = pgconn.exec_prepared(_GENERATIONS_STATEMENT, [])
+    return _check(result, sql, pq.ExecStatus.TUPLES_OK)
 
 
 def begin_pg_transaction(driver: psycopg.Connection[Any]) -> None:
@@ -189,13 +216,20 @@ def _exec_simple(
     driver: psycopg.Connection[Any], query: bytes, expect: pq.ExecStatus
 ) -> pq.abc.PGresult:
     """Run ``query`` through libpq in one round trip (psycopg's cursor costs as much again)."""
+    return _check(driver.pgconn.exec_(query), query, expect)
+
+
+def _check(result: pq.abc.PGresult, query: bytes, expect: pq.ExecStatus) -> pq.abc.PGresult:
+    if result.status != expect:
+        _raise_failed(result, query)
+    return result
+
+
+def _raise_failed(result: pq.abc.PGresult, query: bytes) -> NoReturn:
     import psycopg
 
-    result = driver.pgconn.exec_(query)
-    if result.status != expect:
-        message = (result.error_message or b"").decode(errors="replace").strip()
-        raise psycopg.OperationalError(message or f"{query.decode()!r} failed")
-    return result
+    message = (result.error_message or b"").decode(errors="replace").strip()
+    raise psycopg.OperationalError(message or f"{query.decode()!r} failed")
 
 
 def _counters(rows: Iterable[Sequence[Any]]) -> dict[int, int]:

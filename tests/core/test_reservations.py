@@ -61,6 +61,22 @@ def test_second_booking_of_overlapping_slot_is_refused_with_alternatives(
     assert datetime.fromisoformat(first.start) >= T0 + HOUR
 
 
+def test_alternatives_look_past_the_first_days_when_those_are_full(
+    reserver: Reserver, ann: Principal, bob: Principal, room: Resource
+) -> None:
+    # The room is taken for four days from T0: its next free slots come after that.
+    book(reserver, ann, room, T0, hours=96)
+    with pytest.raises(ConflictError) as refused:
+        book(reserver, bob, room, T0 + 30 * HOUR)
+    step = timedelta(minutes=15)  # the default slot step
+    starts = [
+        datetime.fromisoformat(a.start)
+        for a in refused.value.alternatives
+        if a.resource_id == room.id
+    ]
+    assert starts == [T0 + 96 * HOUR + k * step for k in range(3)]
+
+
 def test_touching_bookings_do_not_overlap(
     reserver: Reserver, ann: Principal, bob: Principal, room: Resource
 ) -> None:

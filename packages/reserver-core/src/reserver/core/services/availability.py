@@ -23,6 +23,10 @@ from reserver.core.spans import TimeSpan, local_day_span
 
 MAX_SEARCH = timedelta(days=366)
 SIMILAR_LOOKED_AT = 25
+# How far past a refused span its resource's next free slots are looked for first: the blocks
+# of the whole search horizon cost a refusal more to read than the search itself, and a
+# resource's next free slots are mostly near.
+FIRST_LOOK = timedelta(days=2)
 # How many resources beyond ``limit`` a search for a span reads the bookings of at once: most
 # resources are free at most times, so one batch usually ends the search.
 FIND_SLACK = 8
@@ -331,9 +335,10 @@ class AlternativeFinder:
         now = self._ctx.now()
         start = max(span.start, now)
         horizon = TimeSpan(start, start + timedelta(days=self._ctx.settings.search_days))
+        near = TimeSpan(start, min(start + FIRST_LOOK, horizon.end))
         rules = load_rules(tx, resource, self._ctx.settings)
         # Read with the similar resources' first batch: one round trip for both.
-        busy = BusyBlocks(tx).want(resource.id, horizon, rules.policy)
+        busy = BusyBlocks(tx).want(resource.id, near, rules.policy)
         similar = ResourceQuery(
             kind=resource.kind,
             group_ids=None if resource.group_id is None else frozenset({resource.group_id}),
@@ -352,8 +357,13 @@ class AlternativeFinder:
             busy=busy,
         )
         slots = self._availability.bookable(
-            rules, horizon, busy.of(resource.id), span.duration, limit=wanted
+            rules, near, busy.of(resource.id), span.duration, limit=wanted
         )
+        if len(slots) < wanted and near != horizon:
+            busy.want(resource.id, horizon, rules.policy)
+            slots = self._availability.bookable(
+                rules, horizon, busy.of(resource.id), span.duration, limit=wanted
+            )
         return [_alternative(resource, s) for s in slots] + [
             _alternative(hit.resource, hit.slot) for hit in hits
         ]

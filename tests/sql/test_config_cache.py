@@ -12,6 +12,7 @@ from sqlalchemy import event
 from reserver.core.identity.models import RefreshToken, SessionId
 from reserver.core.ids import ResourceId, UserId
 from reserver.core.schedules import Scope, WeeklyHours
+from reserver.core.spans import TimeSpan
 from reserver.core.testing.builders import at, make_blackout, make_resource, store
 from reserver.core.testing.identity_builders import make_grant, make_user
 from reserver.sql import SqlStorage
@@ -121,6 +122,8 @@ def test_the_counters_are_read_after_the_connection_lost_or_outgrew_its_prepared
         assert name_of(first) == "Room uno"
         rename(second, "Room due")
         assert name_of(first) == "Room due"
+        with first.transaction() as tx:  # the conflict check: a prepared statement too
+            assert tx.reservations.blocking_overlaps([ROOM], TimeSpan(at(0), at(1))) == []
     finally:
         first.close()
         second.close()

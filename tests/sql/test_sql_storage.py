@@ -456,6 +456,29 @@ def test_a_write_after_reads_outside_the_transaction_rolls_back_with_the_unit(
         storage.close()
 
 
+@pytest.mark.postgres
+def test_a_read_that_loses_its_server_is_a_storage_error_and_the_next_unit_reconnects(
+    pg_url: str,
+) -> None:
+    """The conflict check goes straight to libpq; its failures still come out translated."""
+    storage = SqlStorage.from_url(pg_url)
+    resource = make_resource()
+    store(storage, resource, make_reservation(resource.id, at(0), at(1)))
+    observer = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+    try:
+        with pytest.raises(StorageError), storage.transaction() as tx:  # noqa: PT012
+            pid = tx._db.connection.connection.driver_connection.info.backend_pid  # type: ignore[attr-defined]
+            with observer.connect() as look:
+                look.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            tx.reservations.blocking_overlaps([resource.id], TimeSpan(at(0), at(1)))
+        with storage.transaction() as tx:
+            found = tx.reservations.blocking_overlaps([resource.id], TimeSpan(at(0), at(1)))
+        assert len(found) == 1
+    finally:
+        observer.dispose()
+        storage.close()
+
+
 def test_a_read_only_unit_may_look_at_the_due_outbox(storage: SqlStorage) -> None:
     messages = [make_outbox_message(occurred_at=at(-5 + n)) for n in range(3)]
     store(storage, *messages)

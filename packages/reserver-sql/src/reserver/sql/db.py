@@ -185,6 +185,8 @@ class Db:
         query = driver_query(statement, self.connection.dialect)
         driver: Any = self.connection.connection.driver_connection
         try:
+            if self.postgres and not self._opened:
+                return query.convert(query.run_idle(driver, parameters))
             cursor = driver.cursor()
             try:
                 if self.postgres:

@@ -10,9 +10,11 @@ it, so ``reserver.sql.errors.translate`` sees one kind of error.
 
 from __future__ import annotations
 
+import itertools
+import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import attrs
 import sqlalchemy as sa
@@ -22,6 +24,7 @@ from sqlalchemy.engine import Dialect
 if TYPE_CHECKING:
     import psycopg
     from psycopg import pq
+    from psycopg.abc import Buffer
 
 Processor = Callable[[Any], Any] | None
 GENERATIONS_SQL = "SELECT id, generation FROM config_generation"
@@ -76,6 +79,10 @@ class DriverQuery:
     binds: tuple[Processor, ...]
     results: tuple[Processor, ...]
     positional: bool
+    # PostgreSQL: a name of this process's own and the text with ``$n`` placeholders, in
+    # ``names`` order (``run_idle``).
+    pg_name: bytes | None = None
+    pg_sql: bytes = b""
 
     def parameters(self, values: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
         """The driver's parameters for ``values``, through each bind's processor."""
@@ -89,8 +96,42 @@ class DriverQuery:
             for row in rows
         ]
 
+    def run_idle(self, driver: psycopg.Connection[Any], values: Mapping[str, Any]) -> list[Any]:
+        """Run the query on a PostgreSQL connection outside any transaction; its raw rows.
+
+        The statement is this module's own, prepared on the connection at its first use, and
+        goes straight through libpq: psycopg's cursor spends about as long again on bookkeeping
+        (bench/RESULTS.md). Outside a transaction a statement the connection lost costs only
+        a second try, so inside one ``Db.fetch`` keeps to the cursor.
+
+        Raises:
+            psycopg.Error: the query failed.
+        """
+        from psycopg.adapt import PyFormat, Transformer
+
+        transformer = Transformer(driver)
+        bound = _bound(self.names, self.binds, {**self.defaults, **values})
+        # Text, as psycopg's cursor sends them: the server parses each for its parameter's type.
+        params = transformer.dump_sequence(bound, [PyFormat.TEXT] * len(bound))
+        assert self.pg_name is not None, "run_idle is for PostgreSQL queries"
+        result = exec_own_prepared(driver, self.pg_name, self.pg_sql, params)
+        transformer.set_pgresult(result)
+        return transformer.load_rows(0, result.ntuples, tuple)
+
 
 _queries: dict[tuple[int, str], DriverQuery] = {}
+_names = itertools.count(1)
+_PYFORMAT = re.compile(r"%\(([^)]+)\)s|%%")
+
+
+def _dollar(sql: str, names: Sequence[str]) -> bytes:
+    """``sql`` in psycopg's ``%(name)s`` style with PostgreSQL's ``$n`` placeholders instead."""
+    position = {name: index for index, name in enumerate(names, 1)}
+
+    def placeholder(match: re.Match[str]) -> str:
+        return "%" if match.group(1) is None else f"${position[match.group(1)]}"
+
+    return _PYFORMAT.sub(placeholder, sql).encode()
 
 
 def driver_query(statement: sa.Select[Any], dialect: Dialect) -> DriverQuery:
@@ -112,6 +153,10 @@ def driver_query(statement: sa.Select[Any], dialect: Dialect) -> DriverQuery:
     )
     defaults = {name: b.value for name, b in by_name.items() if not b.required}
     found = DriverQuery(statement, compiled.string, names, defaults, binds, results, positional)
+    if dialect.name == "postgresql":
+        found = attrs.evolve(
+            found, pg_name=f"reserver_q{next(_names)}".encode(), pg_sql=_dollar(found.sql, names)
+        )
     with _lock:
         _queries[cache_key] = found
     return found
@@ -123,11 +168,17 @@ def _bind(
     positional: bool,
     values: Mapping[str, Any],
 ) -> Sequence[Any] | dict[str, Any]:
-    bound = [
+    bound = _bound(names, processors, values)
+    return bound if positional else dict(zip(names, bound, strict=True))
+
+
+def _bound(
+    names: Sequence[str], processors: Sequence[Processor], values: Mapping[str, Any]
+) -> list[Any]:
+    return [
         value if process is None else process(value)
         for value, process in zip((values[n] for n in names), processors, strict=True)
     ]
-    return bound if positional else dict(zip(names, bound, strict=True))
 
 
 def wrap_driver_error(
@@ -179,20 +230,39 @@ _STALE_PLAN = "0A000"
 
 
 def _exec_generations(driver: psycopg.Connection[Any]) -> pq.abc.PGresult:
-    """Run the prepared counter read on an idle connection, preparing it first if need be."""
+    """Run the prepared counter read on an idle connection."""
+    return exec_own_prepared(driver, _GENERATIONS_STATEMENT, GENERATIONS_SQL.encode(), [])
+
+
+def exec_own_prepared(
+    driver: psycopg.Connection[Any],
+    name: bytes,
+    sql: bytes,
+    params: Sequence[Buffer | None],
+) -> pq.abc.PGresult:
+    """Run statement ``name`` (``sql``) on an idle connection, preparing it first if need be.
+
+    Only outside a transaction: there a statement the connection lost fails harmlessly, and
+    is prepared again; inside one the failure would abort the transaction.
+
+    Raises:
+        psycopg.Error: the statement failed (as psycopg raises it: its class by SQLSTATE).
+    """
     from psycopg import pq
 
-    pgconn, sql = driver.pgconn, GENERATIONS_SQL.encode()
-    result = pgconn.exec_prepared(_GENERATIONS_STATEMENT, [])
+    pgconn = driver.pgconn
+    # libpq takes None for NULL; psycopg's annotation of ``exec_prepared`` leaves it out.
+    values = cast("Sequence[Buffer]", params)
+    result = pgconn.exec_prepared(name, values)
     if result.status == pq.ExecStatus.FATAL_ERROR:
         state = (result.error_field(pq.DiagnosticField.SQLSTATE) or b"").decode()
         if state == _STALE_PLAN:
-            _exec_simple(driver, b"DEALLOCATE " + _GENERATIONS_STATEMENT, pq.ExecStatus.COMMAND_OK)
+            _exec_simple(driver, b"DEALLOCATE " + name, pq.ExecStatus.COMMAND_OK)
         elif state != _UNPREPARED:
-            _raise_failed(result, sql)
-        _check(pgconn.prepare(_GENERATIONS_STATEMENT, sql), sql, pq.ExecStatus.COMMAND_OK)
-        result = pgconn.exec_prepared(_GENERATIONS_STATEMENT, [])
-    return _check(result, sql, pq.ExecStatus.TUPLES_OK)
+            _raise_failed(driver, result)
+        _check(driver, pgconn.prepare(name, sql), pq.ExecStatus.COMMAND_OK)
+        result = pgconn.exec_prepared(name, values)
+    return _check(driver, result, pq.ExecStatus.TUPLES_OK)
 
 
 def begin_pg_transaction(driver: psycopg.Connection[Any]) -> None:
@@ -216,20 +286,26 @@ def _exec_simple(
     driver: psycopg.Connection[Any], query: bytes, expect: pq.ExecStatus
 ) -> pq.abc.PGresult:
     """Run ``query`` through libpq in one round trip (psycopg's cursor costs as much again)."""
-    return _check(driver.pgconn.exec_(query), query, expect)
+    return _check(driver, driver.pgconn.exec_(query), expect)
 
 
-def _check(result: pq.abc.PGresult, query: bytes, expect: pq.ExecStatus) -> pq.abc.PGresult:
+def _check(
+    driver: psycopg.Connection[Any], result: pq.abc.PGresult, expect: pq.ExecStatus
+) -> pq.abc.PGresult:
     if result.status != expect:
-        _raise_failed(result, query)
+        _raise_failed(driver, result)
     return result
 
 
-def _raise_failed(result: pq.abc.PGresult, query: bytes) -> NoReturn:
+def _raise_failed(driver: psycopg.Connection[Any], result: pq.abc.PGresult) -> NoReturn:
+    """Raise what psycopg raises for ``result``: the error class follows its SQLSTATE."""
     import psycopg
+    from psycopg import errors
 
-    message = (result.error_message or b"").decode(errors="replace").strip()
-    raise psycopg.OperationalError(message or f"{query.decode()!r} failed")
+    if result.error_field(psycopg.pq.DiagnosticField.SQLSTATE) is None:
+        message = (result.error_message or b"").decode(errors="replace").strip()
+        raise psycopg.OperationalError(message or "the statement failed")
+    raise errors.error_from_result(result, encoding=driver.info.encoding)
 
 
 def _counters(rows: Iterable[Sequence[Any]]) -> dict[int, int]:

@@ -199,8 +199,13 @@ def test_an_access_token_names_the_user_and_its_rights(
 def test_an_expired_or_tampered_access_token_is_refused(ident: Reserver, clock: FixedClock) -> None:
     ident.identity.register(UserDraft("ann"), ANN_PASSWORD)
     tokens = login(ident, "ann", ANN_PASSWORD)
+    token = tokens.access_token
+    # A character inside the signature: the last one may differ only in base64's padding bits
+    # (the same signature), or already be the one written over it.
+    inside = len(token) - 5
+    tampered = token[:inside] + ("B" if token[inside] == "A" else "A") + token[inside + 1 :]
     with pytest.raises(AuthenticationError):
-        ident.identity.authenticate(tokens.access_token[:-2] + "xx")
+        ident.identity.authenticate(tampered)
     clock.advance(timedelta(minutes=15))
     with pytest.raises(AuthenticationError):
         ident.identity.authenticate(tokens.access_token)

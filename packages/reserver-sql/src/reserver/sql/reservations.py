@@ -120,8 +120,8 @@ def overlaps_statement(
     if not many:
         resource_id = sa.bindparam(f"{prefix}resource_id", type_=sa.String())
         inside = _inside(_R.resource_id == resource_id, start, end, blocks)
-        last = _last_before(resource_id, start, only_id=False, blocks=blocks).subquery("last")
-        before = sa.select(last).where(last.c.block_end > start)
+        latest = _last_before(resource_id, start, only_id=False, blocks=blocks).subquery("last")
+        before = sa.select(latest).where(latest.c.block_end > start)
     elif dialect == "postgresql":
         array = sa.bindparam(f"{prefix}resource_ids", type_=postgresql.ARRAY(sa.String()))
         ids = sa.func.unnest(array).table_valued("value").render_derived(name="ids")

@@ -382,8 +382,25 @@ def revision() -> str | None:
     return (commit + ("+dirty" if changed else "")) or None
 
 
+def python_speed_ms() -> float:
+    """Milliseconds for a fixed pure-Python loop (2 x 10^6 additions), the best of three.
+
+    The project's VM ran Python about twice as fast in some hours as in others (bench/RESULTS.md,
+    2026-12-06, fourth session): read a run's absolute figures next to this one before
+    comparing them with another run's.
+    """
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        total = 0
+        for i in range(2_000_000):
+            total += i
+        best = min(best, time.perf_counter() - started)
+    return round(best * 1000, 1)
+
+
 def environment() -> dict[str, Any]:
-    """What the figures were measured on."""
+    """What the figures were measured on, and how fast it ran Python just then."""
     load = os.getloadavg() if hasattr(os, "getloadavg") else (None, None, None)
     return {
         "python": sys.version.split()[0],
@@ -391,4 +408,5 @@ def environment() -> dict[str, Any]:
         "loadavg_1m": None if load[0] is None else round(load[0], 2),
         "platform": sys.platform,
         "revision": revision(),
+        "python_speed_ms": python_speed_ms(),
     }

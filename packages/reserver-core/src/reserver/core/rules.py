@@ -118,13 +118,21 @@ def conflict_violations(
     accepted: Sequence[Candidate],
     exclude: Collection[ReservationId],
 ) -> Iterator[Violation]:
-    """Overlaps with stored blocking reservations and with the request's own earlier candidates."""
-    block = candidate.block
-    for other in tx.reservations.blocking_overlaps([candidate.resource_id], block, exclude=exclude):
+    """Overlaps with stored blocking reservations and with the request's own earlier candidates.
+
+    Only the blocks in the way count, so a new booking reads just those (``busy_blocks``);
+    a change to stored reservations reads whole rows, to leave out its own.
+    """
+    block, resource_id = candidate.block, candidate.resource_id
+    if exclude:
+        overlaps = tx.reservations.blocking_overlaps([resource_id], block, exclude=exclude)
+        taken = [other.block for other in overlaps]
+    else:
+        taken = [other for _, other in tx.reservations.busy_blocks({resource_id: block})]
+    for other in taken:
         yield candidate.violation(
             Rule.OVERLAP,
-            f"{candidate.rules.resource.name!r} is taken "
-            f"{_local_span(other.block, candidate.rules.tz)}",
+            f"{candidate.rules.resource.name!r} is taken {_local_span(other, candidate.rules.tz)}",
         )
     for earlier in accepted:
         if earlier.resource_id == candidate.resource_id and earlier.block.overlaps(block):

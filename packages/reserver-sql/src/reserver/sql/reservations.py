@@ -298,6 +298,12 @@ class SqlReservationRepository:
         if not windows:
             return []
         dialect = self._db.connection.dialect.name
+        if len(windows) == 1:  # a new booking's conflict check: the hot path
+            ((resource_id, window),) = windows.items()
+            one = overlaps_parameters(dialect, [resource_id], window, prefix="w0_")
+            statement = windows_statement(dialect, (False,))
+            rows = self._db.fetch(statement, one, subject="reservations")
+            return [(rid, TimeSpan(start, end)) for rid, start, end in rows]
         parts = _by_window(windows)
         statement = windows_statement(dialect, tuple(len(ids) > 1 for _, ids in parts))
         parameters: dict[str, object] = {}

@@ -20,6 +20,7 @@ from reserver.core.errors import (
     StorageError,
     ValidationError,
 )
+from reserver.core.models import Resource
 from reserver.core.registry import load_factory
 from reserver.core.spans import TimeSpan
 from reserver.core.testing.builders import (
@@ -401,33 +402,38 @@ def _lock_is_free(observer: sa.Connection, key: str) -> bool:
     return bool(observer.execute(statement, {"key": key}).scalar_one())
 
 
-@pytest.mark.postgres
-def test_a_writing_unit_opens_its_transaction_at_its_first_lock_and_holds_it_to_the_end(
-    pg_url: str,
-) -> None:
-    """Its reads run outside a transaction (a refusal then has none to end), not its locks."""
+@pytest.fixture
+def booked_pg(pg_url: str) -> Iterator[tuple[SqlStorage, Resource, sa.Engine]]:
+    """A PostgreSQL storage with a resource booked at(0)-at(1), and an engine to look on."""
     storage = SqlStorage.from_url(pg_url)
     resource = make_resource()
     store(storage, resource, make_reservation(resource.id, at(0), at(1)))
     observer = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
-    try:
-        with observer.connect() as look, storage.transaction() as tx:
-            overlaps = tx.reservations.blocking_overlaps([resource.id], TimeSpan(at(0), at(2)))
-            busy = tx.reservations.busy_blocks({resource.id: TimeSpan(at(-1), at(3))})
-            assert (len(overlaps), len(busy)) == (1, 1)
-            assert tx.resources.get(resource.id) == resource
-            assert _open_transactions(look) == 0
-            tx.lock("the key")
-            assert _open_transactions(look) == 1
-            assert not _lock_is_free(look, "the key")
-            tx.reservations.busy_blocks({resource.id: TimeSpan(at(-1), at(3))})
-            assert not _lock_is_free(look, "the key")
-        with observer.connect() as look:
-            assert _open_transactions(look) == 0
-            assert _lock_is_free(look, "the key")
-    finally:
-        observer.dispose()
-        storage.close()
+    yield storage, resource, observer
+    observer.dispose()
+    storage.close()
+
+
+@pytest.mark.postgres
+def test_a_writing_unit_opens_its_transaction_at_its_first_lock_and_holds_it_to_the_end(
+    booked_pg: tuple[SqlStorage, Resource, sa.Engine],
+) -> None:
+    """Its reads run outside a transaction (a refusal then has none to end), not its locks."""
+    storage, resource, observer = booked_pg
+    with observer.connect() as look, storage.transaction() as tx:
+        overlaps = tx.reservations.blocking_overlaps([resource.id], TimeSpan(at(0), at(2)))
+        busy = tx.reservations.busy_blocks({resource.id: TimeSpan(at(-1), at(3))})
+        assert (len(overlaps), len(busy)) == (1, 1)
+        assert tx.resources.get(resource.id) == resource
+        assert _open_transactions(look) == 0
+        tx.lock("the key")
+        assert _open_transactions(look) == 1
+        assert not _lock_is_free(look, "the key")
+        tx.reservations.busy_blocks({resource.id: TimeSpan(at(-1), at(3))})
+        assert not _lock_is_free(look, "the key")
+    with observer.connect() as look:
+        assert _open_transactions(look) == 0
+        assert _lock_is_free(look, "the key")
 
 
 @pytest.mark.postgres
@@ -458,25 +464,18 @@ def test_a_write_after_reads_outside_the_transaction_rolls_back_with_the_unit(
 
 @pytest.mark.postgres
 def test_a_read_that_loses_its_server_is_a_storage_error_and_the_next_unit_reconnects(
-    pg_url: str,
+    booked_pg: tuple[SqlStorage, Resource, sa.Engine],
 ) -> None:
-    """The conflict check goes straight to libpq; its failures still come out translated."""
-    storage = SqlStorage.from_url(pg_url)
-    resource = make_resource()
-    store(storage, resource, make_reservation(resource.id, at(0), at(1)))
-    observer = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
-    try:
-        with pytest.raises(StorageError), storage.transaction() as tx:  # noqa: PT012
-            pid = tx._db.connection.connection.driver_connection.info.backend_pid  # type: ignore[attr-defined]
-            with observer.connect() as look:
-                look.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-            tx.reservations.blocking_overlaps([resource.id], TimeSpan(at(0), at(1)))
-        with storage.transaction() as tx:
-            found = tx.reservations.blocking_overlaps([resource.id], TimeSpan(at(0), at(1)))
-        assert len(found) == 1
-    finally:
-        observer.dispose()
-        storage.close()
+    """A read before the transaction goes straight to libpq; its failures come out translated."""
+    storage, resource, observer = booked_pg
+    with pytest.raises(StorageError), storage.transaction() as tx:  # noqa: PT012
+        pid = tx._db.connection.connection.driver_connection.info.backend_pid  # type: ignore[attr-defined]
+        with observer.connect() as look:
+            look.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        tx.reservations.blocking_overlaps([resource.id], TimeSpan(at(0), at(1)))
+    with storage.transaction() as tx:
+        found = tx.reservations.blocking_overlaps([resource.id], TimeSpan(at(0), at(1)))
+    assert len(found) == 1
 
 
 def test_a_read_only_unit_may_look_at_the_due_outbox(storage: SqlStorage) -> None:

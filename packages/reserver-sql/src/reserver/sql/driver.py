@@ -152,11 +152,19 @@ def driver_query(statement: sa.Select[Any], dialect: Dialect) -> DriverQuery:
         for column in statement.selected_columns
     )
     defaults = {name: b.value for name, b in by_name.items() if not b.required}
-    found = DriverQuery(statement, compiled.string, names, defaults, binds, results, positional)
-    if dialect.name == "postgresql":
-        found = attrs.evolve(
-            found, pg_name=f"reserver_q{next(_names)}".encode(), pg_sql=_dollar(found.sql, names)
-        )
+    sql = compiled.string
+    postgres = dialect.name == "postgresql"
+    found = DriverQuery(
+        statement,
+        sql,
+        names,
+        defaults,
+        binds,
+        results,
+        positional,
+        pg_name=f"reserver_q{next(_names)}".encode() if postgres else None,
+        pg_sql=_dollar(sql, names) if postgres else b"",
+    )
     with _lock:
         _queries[cache_key] = found
     return found
@@ -214,7 +222,7 @@ def read_pg_generations(driver: psycopg.Connection[Any]) -> dict[int, int]:
         with driver.cursor() as cursor:
             cursor.execute(GENERATIONS_SQL, prepare=True)
             return _counters(cursor.fetchall())
-    result = _exec_generations(driver)
+    result = exec_own_prepared(driver, _GENERATIONS_STATEMENT, GENERATIONS_SQL.encode(), [])
     return _counters(
         (result.get_value(row, 0), result.get_value(row, 1)) for row in range(result.ntuples)
     )
@@ -227,11 +235,6 @@ _GENERATIONS_STATEMENT = b"reserver_generations"
 _UNPREPARED = "26000"
 # Prepared before a migration changed the table's columns.
 _STALE_PLAN = "0A000"
-
-
-def _exec_generations(driver: psycopg.Connection[Any]) -> pq.abc.PGresult:
-    """Run the prepared counter read on an idle connection."""
-    return exec_own_prepared(driver, _GENERATIONS_STATEMENT, GENERATIONS_SQL.encode(), [])
 
 
 def exec_own_prepared(

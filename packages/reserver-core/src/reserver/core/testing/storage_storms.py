@@ -126,24 +126,22 @@ class ProcessStormsContract:
         self, storage: Storage, request: pytest.FixtureRequest
     ) -> None:
         """Four processes, each with its own storage, released together: one wins per round."""
-        resource = make_resource()
-        store(storage, resource)
-        self._storm(request, resource.id, booking_contender)
-        _assert_one_winner_per_round(storage, resource.id, ROUNDS, PROCESSES)
+        self._storm(storage, request, booking_contender)
 
     @pytest.mark.slow
     def test_process_storm_of_edits_has_exactly_one_winner_per_round(
         self, storage: Storage, request: pytest.FixtureRequest
     ) -> None:
         """Four processes each move a reservation of their own into one span: one moves."""
-        resource = make_resource()
-        store(storage, resource)
-        self._storm(request, resource.id, edit_contender)
-        _assert_one_winner_per_round(storage, resource.id, ROUNDS, PROCESSES)
+        self._storm(storage, request, edit_contender)
 
     def _storm(
-        self, request: pytest.FixtureRequest, resource_id: ResourceId, contender: Contender
+        self, storage: Storage, request: pytest.FixtureRequest, contender: Contender
     ) -> None:
+        """Race ``contender`` in processes on a new resource; each round, one winner."""
+        resource = make_resource()
+        store(storage, resource)
+        resource_id = resource.id
         factory: Callable[[], Storage] = request.getfixturevalue("storage_factory")
         try:
             pickle.dumps(factory)
@@ -157,3 +155,4 @@ class ProcessStormsContract:
         for round_no, row in sorted(outcomes.items()):
             assert unexpected(row) == [], f"round {round_no}: {row}"
             assert winners(row) == 1, f"round {round_no}: {row}"
+        _assert_one_winner_per_round(storage, resource_id, ROUNDS, PROCESSES)

@@ -1,11 +1,10 @@
-"""Idempotency stores: one claim per key, replay, refusals; in memory and in SQL (SQLite)."""
+"""Idempotency stores: one claim per key, replay, refusals; in memory and in SQL."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -22,14 +21,20 @@ NOW = datetime(2030, 1, 7, 8, tzinfo=UTC)
 ANSWER = StoredResponse(201, b'{"id": "r1"}', "application/json", (("Location", "/x/r1"),))
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[IdempotencyStore]:
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest) -> Iterator[IdempotencyStore]:
     if request.param == "memory":
         yield InMemoryIdempotencyStore(timedelta(hours=1))
         return
-    sql = SqlIdempotencyStore.from_url(f"sqlite:///{tmp_path / 'keys.db'}", timedelta(hours=1))
+    sql = SqlIdempotencyStore.from_url(_url(request, request.param), timedelta(hours=1))
     yield sql
     sql.close()
+
+
+def _url(request: pytest.FixtureRequest, engine: str) -> str:
+    url = request.getfixturevalue("pg_url" if engine == "postgres" else "sqlite_url")
+    assert isinstance(url, str)
+    return url
 
 
 def test_the_first_request_claims_and_a_retry_gets_its_answer(store: IdempotencyStore) -> None:
@@ -92,3 +97,37 @@ def test_exactly_one_of_many_concurrent_requests_claims_a_key(store: Idempotency
     for thread in threads:
         thread.join()
     assert sorted(claimed) == [False] * 7 + [True]
+
+
+@pytest.mark.parametrize("engine", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_processes_starting_together_on_a_fresh_database_all_open_the_store(
+    request: pytest.FixtureRequest, engine: str
+) -> None:
+    # The workers of one server open their stores at the same moment; each must find or make
+    # the table, none may die because another made it first.
+    url = _url(request, engine)
+    opened: list[SqlIdempotencyStore] = []
+    failures: list[BaseException] = []
+    barrier = threading.Barrier(8)
+
+    def open_store() -> None:
+        barrier.wait()
+        try:
+            opened.append(SqlIdempotencyStore.from_url(url))
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=open_store) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        assert failures == []
+        assert len(opened) == 8
+        assert opened[0].begin("ann", "k", "f", NOW) is None
+        with pytest.raises(IdempotencyError):  # one table: the claim is seen through another
+            opened[-1].begin("ann", "k", "f", NOW)
+    finally:
+        for store in opened:
+            store.close()

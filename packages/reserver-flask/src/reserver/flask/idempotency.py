@@ -139,6 +139,7 @@ _keys = sa.Table(
     sa.Column("headers", sa.Text, nullable=True),
     sa.Column("body", sa.LargeBinary, nullable=True),
 )
+_TABLE_LOCK = sa.text("SELECT pg_advisory_xact_lock(hashtextextended('web_idempotency_keys', 0))")
 
 
 def _engine_url(url: str) -> str:
@@ -152,19 +153,30 @@ def _engine_url(url: str) -> str:
 class SqlIdempotencyStore:
     """Idempotency keys in their own table (``web_idempotency_keys``) through SQLAlchemy Core.
 
-    The primary key on (owner, key) decides which of several processes claims a key.
+    The primary key on (owner, key) decides which of several processes claims a key. The table
+    is made on first use; the workers of a server that open their stores together may race to
+    make it, so PostgreSQL makes it under an advisory lock (its ``IF NOT EXISTS`` alone is not
+    safe against a concurrent creator), and SQLite's ``IF NOT EXISTS`` is decided under its
+    write lock.
     """
 
     def __init__(self, engine: sa.Engine, ttl: timedelta = timedelta(hours=24)) -> None:
         self._engine = engine
         self._ttl = ttl
-        with _translate_errors():
-            _metadata.create_all(engine, checkfirst=True)
+        with _translate_errors(), engine.begin() as db:
+            if db.dialect.name == "postgresql":
+                db.execute(_TABLE_LOCK)
+            db.execute(sa.schema.CreateTable(_keys, if_not_exists=True))
 
     @classmethod
     def from_url(cls, url: str, ttl: timedelta = timedelta(hours=24)) -> SqlIdempotencyStore:
         """Open the store on the database that ``url`` names."""
-        return cls(sa.create_engine(_engine_url(url), pool_pre_ping=True), ttl)
+        engine = sa.create_engine(_engine_url(url), pool_pre_ping=True)
+        try:
+            return cls(engine, ttl)
+        except BaseException:
+            engine.dispose()
+            raise
 
     def begin(self, owner: str, key: str, fingerprint: str, now: datetime) -> StoredResponse | None:
         """Claim the key or return its stored answer (see ``IdempotencyStore``)."""

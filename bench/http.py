@@ -18,7 +18,7 @@ and measures over HTTP with keep-alive ``http.client`` connections, one per clie
 - ``login``: ``POST /api/v1/token`` (scrypt), a few, one at a time (no target);
 - ``worker_memory``: peak RSS (``VmHWM``) of each gunicorn worker: < 100 MB.
 
-The rate limits stay on (Flask-Limiter, as in production) with generous tiers set through
+The rate limits stay on (as in production) with generous tiers set through
 ``RESERVER_TIERS`` and ``RESERVER_AUTH_RATE_LIMIT``, so that they never throttle the benchmark.
 The server is stopped at the end, also on errors, Ctrl-C and SIGTERM.
 

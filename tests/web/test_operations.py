@@ -9,6 +9,7 @@ import pytest
 
 from reserver.core import Reserver
 from reserver.core.adapters.memory import InMemoryStorage
+from reserver.core.errors import ConfigurationError
 from reserver.core.principals import Principal
 from reserver.core.settings import IdentitySettings
 from reserver.core.testing.fakes import FailingStorage
@@ -185,6 +186,74 @@ def test_tiers_limit_per_user_and_not_per_token(
         401,
         429,
     ]
+
+
+def test_a_tier_counts_every_request_of_its_caller_and_says_so_in_headers(
+    problem: Any, services: Services, ANN: Any
+) -> None:
+    tiers = {"anonymous": Tier("2/minute", None), "user": Tier("3/minute", None)}
+    tiers["admin"] = tiers["user"]
+    client = create_app(
+        Settings(environment=Environment.TEST, tiers=tiers), services=services
+    ).test_client()
+    answers = [
+        client.get("/api/v1/resources", headers=ANN),
+        client.get("/api/v1/users/me", headers=ANN),
+        client.get("/api/v1/quotas/my-usage", headers=ANN),
+    ]
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    assert [a.headers["X-RateLimit-Remaining"] for a in answers] == ["2", "1", "0"]
+    assert {a.headers["X-RateLimit-Limit"] for a in answers} == {"3"}
+    assert "Retry-After" not in answers[0].headers
+    refused = client.get("/api/v1/tags", headers=ANN)  # yet another endpoint
+    problem(refused, 429)
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert int(refused.headers["X-RateLimit-Reset"]) >= int(answers[0].headers["X-RateLimit-Reset"])
+
+
+def test_cors_preflights_count_against_nothing(services: Services) -> None:
+    tiers = {name: Tier("1/minute", 1) for name in ("anonymous", "user", "admin")}
+    settings = Settings(
+        environment=Environment.TEST, tiers=tiers, cors_origins=("https://app.example",)
+    )
+    client = create_app(settings, services=services).test_client()
+    preflight = {"Origin": "https://app.example", "Access-Control-Request-Method": "GET"}
+    assert {
+        client.options("/api/v1/resources", headers=preflight).status_code for _ in range(3)
+    } == {200}
+    assert client.get("/api/v1/setup/status").status_code == 200  # the anonymous tier's one
+    assert client.get("/api/v1/setup/status").status_code == 429
+
+
+class _BrokenStorage:
+    """A rate-limit storage whose server is gone."""
+
+    def incr(self, key: str, expiry: int, amount: int = 1) -> int:
+        raise ConnectionError("redis is down")
+
+    def get_expiry(self, key: str) -> float:
+        raise ConnectionError("redis is down")
+
+
+def test_a_failing_limit_storage_lets_requests_through_but_not_sign_ins(
+    problem: Any, services: Services, ANN: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = create_app(Settings(environment=Environment.TEST), services=services)
+    app.extensions["reserver.limits"]._storage = _BrokenStorage()
+    client = app.test_client()
+    with caplog.at_level(logging.ERROR, logger="reserver.flask.limits"):
+        assert client.get("/api/v1/resources", headers=ANN).status_code == 200
+        sign_in = client.post("/api/v1/token", json={"username": "ann", "password": "x" * 12})
+    problem(sign_in, 503)
+    assert "redis is down" in caplog.text
+
+
+@pytest.mark.parametrize("url", ["nope://x", "async+memory://"])
+def test_an_unusable_limit_storage_is_a_configuration_error(services: Services, url: str) -> None:
+    with pytest.raises(ConfigurationError, match="rate-limit storage"):
+        create_app(
+            Settings(environment=Environment.TEST, rate_limit_storage_url=url), services=services
+        )
 
 
 def test_probes_are_never_limited(services: Services) -> None:

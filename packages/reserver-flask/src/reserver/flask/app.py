@@ -34,11 +34,11 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         for op in api.operations:
             endpoint = f"{api.blueprint.name}.{op.name}"
             if prefix == "":
-                limits.exempt(app, endpoint)
+                limits.exempt(endpoint)
             elif op.rate_limit is not None:
-                limits.strict(app, endpoint)
+                limits.strict(endpoint)
     for endpoint in docs.register(app, services):
-        limits.exempt(app, endpoint)
+        limits.exempt(endpoint)
     security.install(app, settings)
     problems.register(app)
     return app

@@ -34,7 +34,7 @@ class Registration(StrEnum):
 
 @attrs.frozen
 class Tier:
-    """A rate-limit tier: requests per window (Flask-Limiter syntax) and requests per day."""
+    """A rate-limit tier: requests per window (``limits`` syntax) and requests per day."""
 
     rate: str
     daily: int | None
@@ -180,9 +180,6 @@ class Settings:
             "SECRET_KEY": self.secret_key,
             "MAX_CONTENT_LENGTH": self.max_body_bytes,
             "TESTING": self.environment is Environment.TEST,
-            "RATELIMIT_ENABLED": self.rate_limits_enabled,
-            "RATELIMIT_STORAGE_URI": self.rate_limit_storage_url,
-            "RATELIMIT_HEADERS_ENABLED": True,
         }
 
     def tier_of(self, user: str | None, role: str) -> str:

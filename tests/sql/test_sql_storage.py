@@ -478,6 +478,46 @@ def test_a_read_that_loses_its_server_is_a_storage_error_and_the_next_unit_recon
     assert len(found) == 1
 
 
+@pytest.mark.postgres
+def test_writes_that_lose_their_server_are_a_storage_error_and_nothing_is_half_written(
+    booked_pg: tuple[SqlStorage, Resource, sa.Engine],
+) -> None:
+    """The queued writes and COMMIT go in one libpq pipeline; a lost server fails it whole."""
+    storage, resource, observer = booked_pg
+    later = make_reservation(resource.id, at(3), at(4))
+    with pytest.raises(StorageError), storage.transaction() as tx:  # noqa: PT012
+        tx.reservations.add(later)
+        tx.outbox.add(make_outbox_message())
+        pid = tx._db.connection.connection.driver_connection.info.backend_pid  # type: ignore[attr-defined]
+        with observer.connect() as look:
+            look.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    with storage.transaction() as tx:
+        assert len(tx.reservations.blocking_overlaps([resource.id], TimeSpan(at(0), at(9)))) == 1
+        with pytest.raises(NotFoundError):
+            tx.reservations.get(later.id)
+        tx.reservations.add(later)  # the next unit reconnects and writes
+    with storage.transaction(readonly=True) as tx:
+        assert tx.reservations.get(later.id) == later
+
+
+@pytest.mark.postgres
+def test_a_refused_write_in_the_pipeline_names_its_own_reservation(
+    booked_pg: tuple[SqlStorage, Resource, sa.Engine],
+) -> None:
+    """Of several queued inserts, the one the database refused is the one the error is about."""
+    storage, resource, _ = booked_pg
+    other = make_resource()
+    store(storage, other)
+    fine = make_reservation(other.id, at(0), at(1))
+    clash = make_reservation(resource.id, at(0), at(2))
+    with pytest.raises(ConflictError) as info, storage.transaction() as tx:  # noqa: PT012
+        tx.reservations.add(fine)
+        tx.reservations.add(clash)
+    assert [v.resource_id for v in info.value.violations] == [resource.id]
+    with storage.transaction(readonly=True) as tx, pytest.raises(NotFoundError):
+        tx.reservations.get(fine.id)
+
+
 def test_a_read_only_unit_may_look_at_the_due_outbox(storage: SqlStorage) -> None:
     messages = [make_outbox_message(occurred_at=at(-5 + n)) for n in range(3)]
     store(storage, *messages)

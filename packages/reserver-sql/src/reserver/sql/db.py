@@ -20,12 +20,15 @@ from reserver.core.models import Reservation, Resource
 from reserver.sql.config_cache import ConfigCache
 from reserver.sql.driver import (
     DriverInsert,
+    PgCommand,
+    PipelineFailed,
     begin_pg_transaction,
     driver_insert,
     driver_query,
     pg_begin_command,
     read_generations,
     read_pg_generations,
+    run_pg_pipeline,
     wrap_driver_error,
 )
 from reserver.sql.engine import READONLY
@@ -40,8 +43,10 @@ K = TypeVar("K")
 V = TypeVar("V")
 
 
-# A transaction-level advisory lock on a 64-bit hash of a key (PostgreSQL).
+# A transaction-level advisory lock on a 64-bit hash of a key (PostgreSQL), for psycopg's
+# cursor and as a command of a pipeline.
 _PG_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
+_PG_LOCK_COMMAND = b"SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
 
 
 @attrs.frozen
@@ -300,36 +305,31 @@ class Db:
                 self._failed_write(exc, write)
 
     def _flush_pipeline(self, deferred: Sequence[_Deferred], *, commit: bool) -> None:
-        import psycopg
+        from psycopg.adapt import Transformer
 
         driver = self._driver()
-        failure: Exception | None = None
+        transformer = Transformer(driver)
+        # BEGIN and COMMIT go as commands of the pipeline: each on its own would wait for a
+        # round trip more.
+        commands: list[PgCommand] = []
+        if not self._opened:
+            commands.append((pg_begin_command(driver), None))
+        for key in sorted({w.lock for w in deferred if w.lock is not None}):
+            commands.append((_PG_LOCK_COMMAND, [key.encode()]))
+        first_write = len(commands)
+        commands += [self._insert(w).pg_command(transformer, w.parameters) for w in deferred]
+        if commit:
+            commands.append((b"COMMIT", None))
         try:
-            with driver.pipeline():
-                # Caught inside: raised through the block, psycopg would log the pipeline's
-                # own "aborted" error at its end as a warning.
-                # BEGIN and COMMIT go as statements of the pipeline: psycopg's own would
-                # each wait for a sync, a round trip more.
-                try:
-                    with driver.cursor() as cursor:
-                        if not self._opened:
-                            cursor.execute(pg_begin_command(driver), prepare=False)
-                        for key in sorted({w.lock for w in deferred if w.lock is not None}):
-                            cursor.execute(_PG_LOCK, (key,), prepare=True)
-                        for write in deferred:
-                            insert = self._insert(write)
-                            parameters = insert.parameters(write.parameters)
-                            cursor.execute(insert.sql, parameters, prepare=True)
-                        if commit:
-                            cursor.execute(b"COMMIT", prepare=False)
-                except Exception as exc:
-                    failure = exc
-        except psycopg.Error as exc:
-            failure = failure or exc  # the error came with the results, at the end
-        if failure is not None:
-            write = _culprit(failure, deferred)
-            self._failed_write(failure, write)
-        self._opened = True
+            run_pg_pipeline(driver, commands)
+        except PipelineFailed as failed:
+            at = failed.index - first_write
+            write = deferred[at] if 0 <= at < len(deferred) else _culprit(failed.error, deferred)
+            self._failed_write(failed.error, write)
+        except Exception as exc:  # the connection failed
+            self._failed_write(exc, _culprit(exc, deferred))
+        finally:
+            self._opened = True
 
     def _failed_write(self, error: Exception, write: _Deferred) -> NoReturn:
         sql = self._insert(write).sql

@@ -20,6 +20,8 @@ from reserver.core.errors import (
     StorageError,
     ValidationError,
 )
+from reserver.core.events import OutboxMessage, ResourceRetired
+from reserver.core.ids import EventId, ResourceId, UserId, new_id
 from reserver.core.models import Resource
 from reserver.core.registry import load_factory
 from reserver.core.spans import TimeSpan
@@ -498,6 +500,28 @@ def test_writes_that_lose_their_server_are_a_storage_error_and_nothing_is_half_w
         tx.reservations.add(later)  # the next unit reconnects and writes
     with storage.transaction(readonly=True) as tx:
         assert tx.reservations.get(later.id) == later
+
+
+@pytest.mark.postgres
+def test_a_unit_may_queue_megabytes_of_writes(
+    booked_pg: tuple[SqlStorage, Resource, sa.Engine],
+) -> None:
+    """More than the socket takes at once: the batch is sent in parts as the server reads."""
+    storage, _, _ = booked_pg
+    big = ResourceId("r" * 2000)
+    messages = [
+        OutboxMessage(
+            ResourceRetired(
+                id=EventId(new_id()), occurred_at=at(0), actor=UserId("alice"), resource_id=big
+            )
+        )
+        for _ in range(3000)
+    ]
+    with storage.transaction() as tx:
+        for message in messages:
+            tx.outbox.add(message)
+    with storage.transaction(readonly=True) as tx:
+        assert tx.outbox.get(messages[-1].id) == messages[-1]
 
 
 @pytest.mark.postgres

@@ -358,11 +358,16 @@ def run_pg_pipeline(driver: psycopg.Connection[Any], commands: Sequence[PgComman
 
 
 def _send_all(pgconn: pq.abc.PGconn) -> None:
-    """Flush what libpq holds for the server, waiting while the socket is full."""
+    """Flush what libpq holds for the server, reading its answers while the socket is full.
+
+    A batch larger than the sockets' buffers would otherwise deadlock: the server, its answers
+    unread, stops reading (libpq's documentation of ``PQflush``).
+    """
     import select
 
     while pgconn.flush():
-        _wait(pgconn, select.POLLOUT)
+        if _wait(pgconn, select.POLLOUT | select.POLLIN) & select.POLLIN:
+            pgconn.consume_input()
 
 
 def _next_result(pgconn: pq.abc.PGconn) -> pq.abc.PGresult | None:
@@ -375,12 +380,16 @@ def _next_result(pgconn: pq.abc.PGconn) -> pq.abc.PGresult | None:
     return pgconn.get_result()
 
 
-def _wait(pgconn: pq.abc.PGconn, event: int) -> None:
+def _wait(pgconn: pq.abc.PGconn, events: int) -> int:
+    """Wait until the connection's socket is ready for one of ``events``; those it is for."""
     import select
 
     poller = select.poll()
-    poller.register(pgconn.socket, event | select.POLLERR | select.POLLHUP)
-    poller.poll()
+    poller.register(pgconn.socket, events)
+    ready = 0
+    for _, happened in poller.poll():
+        ready |= happened
+    return ready
 
 
 def _exec_simple(

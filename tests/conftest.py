@@ -3,9 +3,10 @@
 It imports no adapter at module level (SQLAlchemy only inside the database fixtures):
 tests/core must run with core alone.
 
-PostgreSQL comes from ``RESERVER_TEST_PG_URL`` (default: the local server, user postgres).
-When it cannot be reached the PostgreSQL tests are skipped with a loud reason, unless ``CI``
-is set, where they fail: they are mandatory there.
+PostgreSQL comes from ``RESERVER_TEST_PG_URL`` (default: the local server, user postgres),
+Redis from ``RESERVER_TEST_REDIS_URL`` (default: the local server, database 0). When one
+cannot be reached its tests are skipped with a loud reason, unless ``CI`` is set, where they
+fail: they are mandatory there.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     import sqlalchemy as sa
 
 PG_DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+REDIS_DEFAULT_URL = "redis://127.0.0.1:6379/0"
 
 # Before any test module imports the contracts, so their plain asserts explain themselves.
 pytest.register_assert_rewrite("reserver.core.testing")
@@ -55,6 +57,33 @@ def _profile() -> str:
 settings.load_profile(_profile())
 
 
+def _unreachable(what: str, reason: str) -> None:
+    """Skip the test, or fail it in CI, where ``what`` is mandatory."""
+    message = f"{reason}; these tests are mandatory in CI: {what}"
+    if _in_ci():
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """A Redis server's URL; skips (fails in CI) if it does not answer."""
+    import redis
+
+    url = os.environ.get("RESERVER_TEST_REDIS_URL", REDIS_DEFAULT_URL)
+    client = redis.Redis.from_url(url, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        _unreachable(
+            "start one or set RESERVER_TEST_REDIS_URL",
+            f"Redis not reachable at {url} ({type(exc).__name__})",
+        )
+    finally:
+        client.close()
+    return url
+
+
 def _admin_engine(url: sa.URL) -> sa.Engine:
     import sqlalchemy as sa
 
@@ -79,13 +108,10 @@ def pg_server() -> sa.URL:
             connection.execute(sa.text("SELECT 1"))
     except sa.exc.SQLAlchemyError as exc:
         shown = url.render_as_string(hide_password=True)
-        reason = (
-            f"PostgreSQL not reachable at {shown} ({type(exc.orig or exc).__name__}); "
-            "these tests are mandatory in CI: start a server or set RESERVER_TEST_PG_URL"
+        _unreachable(
+            "start a server or set RESERVER_TEST_PG_URL",
+            f"PostgreSQL not reachable at {shown} ({type(exc.orig or exc).__name__})",
         )
-        if _in_ci():
-            pytest.fail(reason, pytrace=False)
-        pytest.skip(reason)
     finally:
         engine.dispose()
     return url

@@ -225,6 +225,20 @@ def test_cors_preflights_count_against_nothing(services: Services) -> None:
     assert client.get("/api/v1/setup/status").status_code == 429
 
 
+@pytest.mark.parametrize("shared", [True, False])
+def test_processes_sharing_a_redis_storage_share_each_callers_budget(
+    services: Services, ANN: Any, redis_url: str, shared: bool
+) -> None:
+    # Two apps stand for two worker processes; a caller's requests alternate between them.
+    # With memory storage (the negative control) each process keeps its own count.
+    tiers = {name: Tier("3/minute", None) for name in ("anonymous", "user", "admin")}
+    url = redis_url if shared else "memory://"
+    settings = Settings(environment=Environment.TEST, tiers=tiers, rate_limit_storage_url=url)
+    workers = [create_app(settings, services=services).test_client() for _ in range(2)]
+    answers = [workers[n % 2].get("/api/v1/users/me", headers=ANN).status_code for n in range(5)]
+    assert answers == ([200, 200, 200, 429, 429] if shared else [200] * 5)
+
+
 class _BrokenStorage:
     """A rate-limit storage whose server is gone."""
 

@@ -38,6 +38,7 @@ from reserver.flask.settings import Settings
 
 EXTENSION = "reserver.limits"
 QUOTA_FREE_PREFIXES = ("/api/v1/openapi.json", "/api/v1/setup/status")
+NAMESPACE = "reserver"  # the first part of every key: a Redis may serve other programs too
 _WINDOW = "reserver.limits.window"  # the request's tier window, for its headers
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,7 @@ class Limits:
         if item is None or not self.enabled:
             daily = None if item is None else item.amount
             return QuotaUsage(caller.tier, tier.rate, daily, 0, daily, None)
-        reset, remaining = self._windows.get_window_stats(item, "quota", caller.key)
+        reset, remaining = self._windows.get_window_stats(item, NAMESPACE, "quota", caller.key)
         resets_at = datetime.fromtimestamp(reset, UTC) if remaining < item.amount else None
         return QuotaUsage(
             caller.tier, tier.rate, item.amount, item.amount - remaining, remaining, resets_at
@@ -161,7 +162,7 @@ class Limits:
             self._refuse(f"the daily quota of {item.amount} requests is used up", key)
 
     def _hit(self, item: RateLimitItem, *identifiers: str) -> tuple[int, str]:
-        key = item.key_for(*identifiers)
+        key = item.key_for(NAMESPACE, *identifiers)
         return self._storage.incr(key, item.get_expiry()), key
 
     def _refuse(self, why: str, key: str) -> NoReturn:

@@ -525,6 +525,33 @@ def test_a_unit_may_queue_megabytes_of_writes(
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("loss", ["deallocated", "forgotten"])
+def test_queued_writes_survive_a_connection_that_lost_or_kept_the_statements_of_ours(
+    booked_pg: tuple[SqlStorage, Resource, sa.Engine], loss: str
+) -> None:
+    """The writes run as statements prepared once per connection; a wrong belief costs a retry.
+
+    ``deallocated``: psycopg's ``DEALLOCATE ALL`` (after a ROLLBACK) dropped them.
+    ``forgotten``: the module believes one unprepared that is (the server refuses to prepare
+    it again).
+    """
+    storage, resource, _ = booked_pg
+    for hour in (2, 4):  # the first unit prepares them, the second runs them by name
+        store(storage, make_reservation(resource.id, at(hour), at(hour + 1)))
+    later = make_reservation(resource.id, at(6), at(7))
+    with storage.transaction() as tx:
+        driver = tx._db.connection.connection.driver_connection  # type: ignore[attr-defined]
+        if loss == "deallocated":
+            driver.pgconn.exec_(b"DEALLOCATE ALL")
+        else:
+            reserver.sql.driver._prepared[driver].clear()
+        tx.reservations.add(later)
+    with storage.transaction(readonly=True) as tx:
+        assert tx.reservations.get(later.id) == later
+        assert len(tx.reservations.blocking_overlaps([resource.id], TimeSpan(at(0), at(9)))) == 4
+
+
+@pytest.mark.postgres
 def test_a_refused_write_in_the_pipeline_names_its_own_reservation(
     booked_pg: tuple[SqlStorage, Resource, sa.Engine],
 ) -> None:

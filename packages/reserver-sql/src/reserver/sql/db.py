@@ -25,9 +25,12 @@ from reserver.sql.driver import (
     begin_pg_transaction,
     driver_insert,
     driver_query,
+    learn_prepared,
     pg_begin_command,
+    pg_lock_command,
     read_generations,
     read_pg_generations,
+    rollback_pg_transaction,
     run_pg_pipeline,
     wrap_driver_error,
 )
@@ -44,9 +47,8 @@ V = TypeVar("V")
 
 
 # A transaction-level advisory lock on a 64-bit hash of a key (PostgreSQL), for psycopg's
-# cursor and as a command of a pipeline.
+# cursor; in a pipeline, ``pg_lock_command``.
 _PG_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
-_PG_LOCK_COMMAND = b"SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
 
 
 @attrs.frozen
@@ -311,17 +313,27 @@ class Db:
         transformer = Transformer(driver)
         # BEGIN and COMMIT go as commands of the pipeline: each on its own would wait for a
         # round trip more.
+        began = not self._opened
         commands: list[PgCommand] = []
-        if not self._opened:
-            commands.append((pg_begin_command(driver), None))
+        if began:
+            commands.append(PgCommand(pg_begin_command(driver)))
         for key in sorted({w.lock for w in deferred if w.lock is not None}):
-            commands.append((_PG_LOCK_COMMAND, [key.encode()]))
+            commands.append(pg_lock_command(key))
         first_write = len(commands)
         commands += [self._insert(w).pg_command(transformer, w.parameters) for w in deferred]
         if commit:
-            commands.append((b"COMMIT", None))
+            commands.append(PgCommand(b"COMMIT"))
         try:
-            run_pg_pipeline(driver, commands)
+            try:
+                # Statements of ours by name only where a failure may be retried: in a
+                # transaction this batch opens, a ROLLBACK undoes nothing else.
+                run_pg_pipeline(driver, commands, named=began)
+            except PipelineFailed as failed:
+                if not (began and failed.unprepared):
+                    raise
+                rollback_pg_transaction(driver)
+                learn_prepared(driver)
+                run_pg_pipeline(driver, commands)
         except PipelineFailed as failed:
             at = failed.index - first_write
             write = deferred[at] if 0 <= at < len(deferred) else _culprit(failed.error, deferred)

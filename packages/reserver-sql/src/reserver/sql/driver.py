@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import re
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any, NoReturn, cast
@@ -28,8 +29,20 @@ if TYPE_CHECKING:
     from psycopg.abc import Buffer, Transformer
 
 Processor = Callable[[Any], Any] | None
-# A statement for libpq and its parameters (``None`` for none), dumped as text.
-PgCommand = tuple[bytes, "Sequence[Buffer | None] | None"]
+
+
+@attrs.frozen
+class PgCommand:
+    """A statement for ``run_pg_pipeline``, its parameters dumped as text (``None``: none).
+
+    One with a ``name`` is this module's own: prepared once per connection, then run by name.
+    """
+
+    sql: bytes
+    params: Sequence[Buffer | None] | None = None
+    name: bytes | None = None
+
+
 GENERATIONS_SQL = "SELECT id, generation FROM config_generation"
 
 
@@ -42,7 +55,9 @@ class DriverInsert:
     names: tuple[str, ...]  # bind order (positional drivers) or names (named drivers)
     processors: tuple[Processor, ...]
     positional: bool
-    pg_sql: bytes = b""  # PostgreSQL: the text with ``$n`` placeholders, in ``names`` order
+    # PostgreSQL: the text with ``$n`` placeholders, in ``names`` order, and a name of its own.
+    pg_sql: bytes = b""
+    pg_name: bytes | None = None
 
     def parameters(self, values: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
         """The driver's parameters for ``values``, through each column's bind processor."""
@@ -53,7 +68,8 @@ class DriverInsert:
         from psycopg.adapt import PyFormat
 
         bound = _bound(self.names, self.processors, values)
-        return self.pg_sql, transformer.dump_sequence(bound, [PyFormat.TEXT] * len(bound))
+        params = transformer.dump_sequence(bound, [PyFormat.TEXT] * len(bound))
+        return PgCommand(self.pg_sql, params, self.pg_name)
 
 
 _compiled: dict[tuple[int, str, tuple[str, ...]], DriverInsert] = {}
@@ -81,6 +97,7 @@ def driver_insert(statement: sa.Insert, dialect: Dialect, keys: Sequence[str]) -
         processors,
         positional,
         pg_sql=_dollar(compiled.string, names) if postgres else b"",
+        pg_name=f"{_WRITES}{next(_names)}".encode() if postgres else None,
     )
     with _lock:
         _compiled[cache_key] = found
@@ -305,23 +322,48 @@ def begin_pg_transaction(driver: psycopg.Connection[Any]) -> None:
 
 
 class PipelineFailed(Exception):
-    """A command of ``run_pg_pipeline`` failed: which one, and psycopg's error for it."""
+    """A command of ``run_pg_pipeline`` failed: which one, and psycopg's error for it.
 
-    def __init__(self, index: int, error: Exception) -> None:
+    ``unprepared``: it failed because the statements of ours on the connection were not what
+    this module believed (psycopg's ``DEALLOCATE ALL`` after a ``ROLLBACK`` drops them):
+    ``learn_prepared``, then the same batch succeeds.
+    """
+
+    def __init__(self, index: int, error: Exception, *, unprepared: bool = False) -> None:
         super().__init__(str(error))
         self.index = index
         self.error = error
+        self.unprepared = unprepared
 
 
-def run_pg_pipeline(driver: psycopg.Connection[Any], commands: Sequence[PgCommand]) -> None:
+# The statements of this module prepared on each connection (for ``run_pg_pipeline``).
+_prepared: weakref.WeakKeyDictionary[Any, set[bytes]] = weakref.WeakKeyDictionary()
+# The name of a statement that is already prepared.
+_DUPLICATE = "42P05"
+# The statements this module prepares for pipelines are named ``reserver_w...``.
+_WRITES = "reserver_w"
+_OURS_PREPARED = (
+    b"SELECT name FROM pg_prepared_statements WHERE starts_with(name, '" + _WRITES.encode() + b"')"
+)
+_LOCK = b"SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
+
+
+def pg_lock_command(key: str) -> PgCommand:
+    """A transaction-level advisory lock on a 64-bit hash of ``key``, for ``run_pg_pipeline``."""
+    return PgCommand(_LOCK, [key.encode()], (_WRITES + "lock").encode())
+
+
+def run_pg_pipeline(
+    driver: psycopg.Connection[Any], commands: Sequence[PgCommand], *, named: bool = True
+) -> None:
     """Run ``commands`` in one round trip, in libpq's pipeline mode; rows they return are dropped.
 
     For the writes of a unit of work (BEGIN, its locks, its inserts, COMMIT): psycopg's own
-    pipeline spends 0.34 ms of CPU on such a batch, libpq 0.09 (bench/RESULTS.md). The
-    statements go unnamed (parsed each time, at a few microseconds each): no prepared state
-    on the connection to lose. After a failure the server skips the rest up to the sync, as
-    psycopg's pipeline does; a transaction the batch opened is then left failed, for the
-    caller's rollback.
+    pipeline spends 0.34 ms of CPU on such a batch, libpq 0.09 (bench/RESULTS.md). Commands
+    with a name run as statements prepared once per connection (the prepare goes in the same
+    batch), unless ``named`` is false: then every statement goes unnamed, parsed and planned
+    afresh. After a failure the server skips the rest up to the sync, as psycopg's pipeline
+    does; a transaction the batch opened is then left failed, for the caller's rollback.
 
     Raises:
         PipelineFailed: the first command that failed, with psycopg's error for it.
@@ -330,31 +372,78 @@ def run_pg_pipeline(driver: psycopg.Connection[Any], commands: Sequence[PgComman
     from psycopg import pq
 
     pgconn = driver.pgconn
+    known = _prepared.setdefault(driver, set())
+    # What each message of the batch is: a command's index, or the name a prepare is for.
+    sent: list[int | bytes] = []
+    preparing: set[bytes] = set()
     pgconn.enter_pipeline_mode()
     try:
-        for sql, params in commands:
-            pgconn.send_query_params(sql, params)
+        for index, command in enumerate(commands):
+            name = command.name if named else None
+            if name is None:
+                pgconn.send_query_params(command.sql, command.params)
+            else:
+                if name not in known and name not in preparing:
+                    pgconn.send_prepare(name, command.sql)
+                    sent.append(name)
+                    preparing.add(name)
+                pgconn.send_query_prepared(name, command.params)
+            sent.append(index)
         pgconn.pipeline_sync()
         _send_all(pgconn)
         failure: PipelineFailed | None = None
-        index = 0
+        message = 0
         while True:
             result = _next_result(pgconn)
-            if result is None:  # the end of one command's results
-                index += 1
-            elif result.status == pq.ExecStatus.PIPELINE_SYNC:
+            if result is None:  # the end of one message's results
+                message += 1
+                continue
+            status = result.status
+            if status == pq.ExecStatus.PIPELINE_SYNC:
                 break
-            elif result.status == pq.ExecStatus.FATAL_ERROR and failure is None:
-                try:
-                    _raise_failed(driver, result)
-                except Exception as exc:
-                    failure = PipelineFailed(index, exc)
+            what = sent[message]
+            if status == pq.ExecStatus.COMMAND_OK and isinstance(what, bytes):
+                known.add(what)  # prepared statements outlive a failed transaction
+            elif status == pq.ExecStatus.FATAL_ERROR and failure is None:
+                failure = _pipeline_failure(driver, result, what, commands)
     finally:
         if pgconn.pipeline_status != pq.PipelineStatus.OFF:
             with suppress(Exception):  # a broken connection: its error is on its way
                 pgconn.exit_pipeline_mode()
     if failure is not None:
         raise failure
+
+
+def _pipeline_failure(
+    driver: psycopg.Connection[Any],
+    result: pq.abc.PGresult,
+    what: int | bytes,
+    commands: Sequence[PgCommand],
+) -> PipelineFailed:
+    """The failure ``result`` reports for message ``what`` (a command's index, or a prepare)."""
+    from psycopg import pq
+
+    state = (result.error_field(pq.DiagnosticField.SQLSTATE) or b"").decode()
+    index = (
+        what if isinstance(what, int) else next(i for i, c in enumerate(commands) if c.name == what)
+    )
+    try:
+        _raise_failed(driver, result)
+    except Exception as exc:
+        return PipelineFailed(index, exc, unprepared=state in (_UNPREPARED, _DUPLICATE))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def learn_prepared(driver: psycopg.Connection[Any]) -> None:
+    """Read which statements of this module the connection holds, after a wrong belief.
+
+    Raises:
+        psycopg.Error: the query failed.
+    """
+    from psycopg import pq
+
+    result = _exec_simple(driver, _OURS_PREPARED, pq.ExecStatus.TUPLES_OK)
+    _prepared[driver] = {result.get_value(row, 0) or b"" for row in range(result.ntuples)}
 
 
 def _send_all(pgconn: pq.abc.PGconn) -> None:
@@ -390,6 +479,20 @@ def _wait(pgconn: pq.abc.PGconn, events: int) -> int:
     for _, happened in poller.poll():
         ready |= happened
     return ready
+
+
+def rollback_pg_transaction(driver: psycopg.Connection[Any]) -> None:
+    """End ``driver``'s transaction with ROLLBACK through libpq.
+
+    Through psycopg a ROLLBACK also drops every prepared statement of the connection
+    (``DEALLOCATE ALL``), and with them this module's own.
+
+    Raises:
+        psycopg.Error: the ROLLBACK failed.
+    """
+    from psycopg import pq
+
+    _exec_simple(driver, b"ROLLBACK", pq.ExecStatus.COMMAND_OK)
 
 
 def _exec_simple(

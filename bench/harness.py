@@ -240,8 +240,8 @@ def peak_rss_mb() -> float | None:
     return None if kib is None else round(kib / 1024, 1)
 
 
-def standard_http_client() -> ModuleType:
-    """The standard library's ``http.client``, even when imported from ``bench/http.py``.
+def unshadow_http() -> ModuleType:
+    """Import the standard library's ``http`` package, even from ``bench/http.py``.
 
     Python puts a script's folder first on ``sys.path``, so in a script run from ``bench/`` the
     name ``http`` would find ``bench/http.py`` instead of the standard package. Import it with that
@@ -255,7 +255,7 @@ def standard_http_client() -> ModuleType:
     saved = sys.path[:]
     sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != here]
     try:
-        return importlib.import_module("http.client")
+        return importlib.import_module("http")
     finally:
         sys.path[:] = saved
 

@@ -424,10 +424,17 @@ class Storage(Protocol):
     error other than ``ConflictError`` (lost race) or ``StorageError`` (real failure). Opening a
     second writing unit of work in a thread that already has one open raises ``StorageError``
     (it could only deadlock or commit separately).
+
+    ``with storage.request_scope():`` groups the units of work one thread opens for one request
+    (an HTTP request, a command): they may share one look at whether the data a storage caches
+    (configuration, accounts and sessions: what changes rarely) is still current, taken at the
+    scope's first unit, so that such data is as of the request's start, the rest as of each
+    unit's start. A unit still sees what an earlier unit of the scope wrote.
     Executable form: ``reserver.core.testing.contracts.StorageContract``.
     """
 
     def transaction(self, *, readonly: bool = False) -> AbstractContextManager[Transaction]: ...
+    def request_scope(self) -> AbstractContextManager[None]: ...
     def close(self) -> None: ...
 
 

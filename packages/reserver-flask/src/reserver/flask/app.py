@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, g
 from reserver.flask import docs, metrics, problems, security
 from reserver.flask.api import MOUNTS
 from reserver.flask.limits import Limits
-from reserver.flask.services import EXTENSION, Services, build_services
+from reserver.flask.services import EXTENSION, Services, build_services, current_services
 from reserver.flask.settings import Settings
 
 
@@ -27,6 +27,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     services = services or build_services(settings)
     app.extensions[EXTENSION] = services
     app.extensions[EXTENSION + ".settings"] = settings
+    _request_scopes(app)  # first: the limiter's authentication is part of the request
     metrics.install(app)
     limits = Limits(app, settings)
     for prefix, api in MOUNTS:
@@ -42,3 +43,23 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     security.install(app, settings)
     problems.register(app)
     return app
+
+
+_SCOPE = "reserver_request_scope"
+
+
+def _request_scopes(app: Flask) -> None:
+    """Run each request's use cases in one request scope (``Reserver.request_scope``)."""
+
+    def open_scope() -> None:
+        scope = current_services().reserver.request_scope()
+        scope.__enter__()
+        setattr(g, _SCOPE, scope)
+
+    def close_scope(_: BaseException | None) -> None:
+        scope = g.pop(_SCOPE, None)
+        if scope is not None:
+            scope.__exit__(None, None, None)
+
+    app.before_request(open_scope)
+    app.teardown_request(close_scope)

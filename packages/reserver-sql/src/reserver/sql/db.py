@@ -84,6 +84,18 @@ def _counter_written(statement: Executable) -> int | None:
     return GENERATION_OF_TABLE.get(getattr(table, "name", ""))
 
 
+@attrs.define
+class RequestScope:
+    """The units of work of one request in one thread (``SqlStorage.request_scope``).
+
+    The first that needs the generation counters reads them; the others reuse them, until a
+    unit writes a table of a counter (its own writes must not be hidden by a cache filled
+    before them): then the next reads them afresh.
+    """
+
+    generations: dict[int, int] | None = None
+
+
 class RowCache(Generic[T]):
     """Models decoded from rows, keyed by the whole row: a row that changed in any column misses.
 
@@ -116,6 +128,7 @@ class Db:
         converter: JsonConverter,
         resources: RowCache[Resource] | None = None,
         caches: Mapping[int, ConfigCache] | None = None,
+        scope: RequestScope | None = None,
     ) -> None:
         self.connection = connection
         self.converter = converter
@@ -131,6 +144,7 @@ class Db:
         self.dirty = False
         self._caches: Mapping[int, ConfigCache] = caches or {}
         self._generations: dict[int, int] | None = None
+        self._scope = scope
         # The counters whose tables this unit wrote: from then on its reads of them bypass the
         # shared caches, which must never see uncommitted rows.
         self._written: set[int] = set()
@@ -379,7 +393,7 @@ class Db:
         if cache is None or not self.caches(counter):
             return load()
         if self._generations is None:
-            self._generations = self._read_generations()
+            self._generations = self._current_generations()
         generation = self._generations.get(counter)
         if generation is None:
             raise StorageError(f"generation counter {counter} is missing: migrate the database")
@@ -412,6 +426,21 @@ class Db:
     ) -> dict[K, V]:
         """``cached`` for a mapping: the cache keeps a read-only view, each caller a dict."""
         return dict(self.cached(key, lambda: MappingProxyType(dict(load())), counter=counter))
+
+    @property
+    def wrote_counted(self) -> bool:
+        """Whether this unit wrote a table of a generation counter (see ``cached``)."""
+        return bool(self._written)
+
+    def _current_generations(self) -> dict[int, int]:
+        """The counters: those the unit's request scope read already, else read now."""
+        scope = self._scope
+        if scope is not None and scope.generations is not None:
+            return scope.generations
+        generations = self._read_generations()
+        if scope is not None:
+            scope.generations = generations
+        return generations
 
     def _read_generations(self) -> dict[int, int]:
         """Every counter, in one query (on PostgreSQL outside any transaction, if none is open)."""

@@ -17,7 +17,7 @@ from reserver.core.errors import ReserverError, StorageError
 from reserver.core.models import Resource
 from reserver.core.serialization import make_converter
 from reserver.sql.config_cache import ConfigCache
-from reserver.sql.db import Db, RowCache
+from reserver.sql.db import Db, RequestScope, RowCache
 from reserver.sql.engine import READONLY, SqliteSettings, Synchronous, create_engine, prepare_engine
 from reserver.sql.errors import is_busy, translate
 from reserver.sql.identity import SqlIdentityRepositories
@@ -175,9 +175,28 @@ class SqlStorage:
             self._local.writing = False
 
     @contextmanager
+    def request_scope(self) -> Iterator[None]:
+        """Let this thread's units of work in the block share one reading of the counters.
+
+        See ``Storage.request_scope``: configuration and identity data read through the caches
+        are then as of the scope's first unit that read the counters; one round trip a unit
+        fewer. A unit that writes such data makes the next one read the counters afresh. A
+        scope opened inside another is part of it.
+        """
+        if getattr(self._local, "scope", None) is not None:
+            yield
+            return
+        self._local.scope = RequestScope()
+        try:
+            yield
+        finally:
+            self._local.scope = None
+
+    @contextmanager
     def _unit(self, *, readonly: bool) -> Iterator[SqlTransaction]:
         connection = self._begin(readonly)
-        db = Db(connection, self._converter, self._resources, self._caches)
+        scope: RequestScope | None = getattr(self._local, "scope", None)
+        db = Db(connection, self._converter, self._resources, self._caches, scope)
         try:
             yield SqlTransaction(db)
         except BaseException as exc:
@@ -193,6 +212,8 @@ class SqlStorage:
                 _end_after_failed_commit(connection)
                 raise
         finally:
+            if scope is not None and db.wrote_counted:
+                scope.generations = None
             connection.close()
 
     def _begin(self, readonly: bool) -> sa.Connection:

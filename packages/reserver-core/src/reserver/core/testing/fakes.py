@@ -36,6 +36,10 @@ class FailingStorage:
                 raise StorageError(self._reason)
         return self.inner.transaction(readonly=readonly)
 
+    def request_scope(self) -> AbstractContextManager[None]:
+        """The wrapped storage's request scope."""
+        return self.inner.request_scope()
+
     def close(self) -> None:
         """Close the wrapped storage."""
         self.inner.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -395,3 +396,32 @@ class StorageRecordsContract:
         with storage.transaction() as tx:
             due = tx.outbox.due(at(1), 10)
         assert [m.id for m in due] == ["evt-c", "evt-a", "evt-b"]
+
+    def test_a_request_scope_sees_its_own_writes_and_other_units_reservations(
+        self, storage: Storage
+    ) -> None:
+        """Units of one request scope may share a look at their caches, never a stale own write.
+
+        Another thread's reservations are seen at once; the scope's own change of a resource
+        is seen by its next unit, even when an earlier unit of the scope read (and maybe
+        cached) the resource before the change.
+        """
+        resource = make_resource()
+        store(storage, resource)
+        renamed = attrs.evolve(resource, name="Renamed", version=resource.version + 1)
+        booked = make_reservation(resource.id, at(0), at(1))
+        with storage.request_scope():
+            with storage.transaction(readonly=True) as tx:
+                assert tx.resources.get(resource.id) == resource
+            with storage.transaction() as tx:
+                tx.resources.update(renamed, expected_version=resource.version)
+            with storage.transaction(readonly=True) as tx:
+                assert tx.resources.get(resource.id) == renamed
+            other = threading.Thread(target=store, args=(storage, booked))
+            other.start()
+            other.join()
+            with storage.transaction(readonly=True) as tx:
+                assert tx.reservations.get(booked.id) == booked
+                assert tx.resources.get(resource.id) == renamed
+        with storage.transaction(readonly=True) as tx:
+            assert tx.resources.get(resource.id) == renamed

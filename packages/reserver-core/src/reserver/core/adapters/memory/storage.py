@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -41,6 +42,10 @@ class InMemoryStorage:
     def transaction(self, *, readonly: bool = False) -> MemoryTransaction:
         """Open a unit of work; it holds the storage's lock until it ends."""
         return MemoryTransaction(self, readonly=readonly)
+
+    def request_scope(self) -> AbstractContextManager[None]:
+        """Nothing to share: every unit of work reads the current state (see ``Storage``)."""
+        return nullcontext()
 
     def close(self) -> None:
         """Refuse every later unit of work; the data goes with the object."""

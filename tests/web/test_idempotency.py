@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from reserver.core.testing.races import WON, race
 from reserver.flask.idempotency import (
     LEASE,
     IdempotencyError,
@@ -81,22 +81,12 @@ def test_answers_are_forgotten_after_the_time_to_live(store: IdempotencyStore) -
 
 
 def test_exactly_one_of_many_concurrent_requests_claims_a_key(store: IdempotencyStore) -> None:
-    claimed: list[bool] = []
-    barrier = threading.Barrier(8)
+    def claim() -> None:
+        assert store.begin("ann", "storm", "f", NOW) is None
 
-    def attempt() -> None:
-        barrier.wait()
-        try:
-            claimed.append(store.begin("ann", "storm", "f", NOW) is None)
-        except IdempotencyError:
-            claimed.append(False)
-
-    threads = [threading.Thread(target=attempt) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sorted(claimed) == [False] * 7 + [True]
+    outcomes = race([claim] * 8)
+    assert outcomes.count(WON) == 1
+    assert all(o.startswith("IdempotencyError") for o in outcomes if o != WON), outcomes
 
 
 @pytest.mark.parametrize("engine", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -107,23 +97,9 @@ def test_processes_starting_together_on_a_fresh_database_all_open_the_store(
     # the table, none may die because another made it first.
     url = _url(request, engine)
     opened: list[SqlIdempotencyStore] = []
-    failures: list[BaseException] = []
-    barrier = threading.Barrier(8)
-
-    def open_store() -> None:
-        barrier.wait()
-        try:
-            opened.append(SqlIdempotencyStore.from_url(url))
-        except BaseException as exc:
-            failures.append(exc)
-
-    threads = [threading.Thread(target=open_store) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    outcomes = race([lambda: opened.append(SqlIdempotencyStore.from_url(url))] * 8)
     try:
-        assert failures == []
+        assert outcomes == [WON] * 8
         assert len(opened) == 8
         assert opened[0].begin("ann", "k", "f", NOW) is None
         with pytest.raises(IdempotencyError):  # one table: the claim is seen through another

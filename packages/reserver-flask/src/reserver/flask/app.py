@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flask import Flask, g
+from flask import Flask, Request, Response, g
+from flask.sessions import SessionInterface, SessionMixin
 from reserver.flask import docs, metrics, problems, security
 from reserver.flask.api import MOUNTS
 from reserver.flask.limits import Limits
@@ -22,6 +23,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     """
     settings = settings or Settings.from_env()
     app = Flask(__name__)
+    app.session_interface = _NoSessions()
     app.config.from_mapping(settings.flask_config())
     app.url_map.strict_slashes = False
     services = services or build_services(settings)
@@ -43,6 +45,21 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     security.install(app, settings)
     problems.register(app)
     return app
+
+
+class _NoSessions(SessionInterface):
+    """No cookie session: the API authenticates every request by its bearer token.
+
+    Flask's default opened (and built a signing serializer for) a cookie session on every
+    request. With this, ``flask.session`` is Flask's null session: reading it finds nothing,
+    writing to it fails.
+    """
+
+    def open_session(self, app: Flask, request: Request) -> None:
+        return None
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        return None
 
 
 _SCOPE = "reserver_request_scope"

@@ -26,20 +26,34 @@ class Headers:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._origins = frozenset(settings.cors_origins)
+        common = [
+            ("X-Content-Type-Options", "nosniff"),
+            ("X-Frame-Options", "DENY"),
+            ("Referrer-Policy", "no-referrer"),
+            ("Cross-Origin-Opener-Policy", "same-origin"),
+        ]
+        if settings.hsts:
+            common.append(("Strict-Transport-Security", "max-age=31536000; includeSubDomains"))
+        # Built once: a response gets them in one pass over its own headers, not one a header.
+        elsewhere = [("Content-Security-Policy", API_CSP), *common]
+        self._docs = _lowered([("Content-Security-Policy", DOCS_CSP), *common])
+        self._other = _lowered(elsewhere)
+        self._api = _lowered([*elsewhere, ("Cache-Control", "no-store")])
 
     def __call__(self, response: Response) -> Response:
-        """Add the headers to ``response``."""
+        """Add the headers that ``response`` does not set itself."""
+        path = request.path
+        if path.startswith("/api/docs"):
+            wanted = self._docs
+        elif path.startswith("/api/v1/"):
+            wanted = self._api
+        else:
+            wanted = self._other
         headers = response.headers
-        docs = request.path.startswith("/api/docs")
-        headers.setdefault("Content-Security-Policy", DOCS_CSP if docs else API_CSP)
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("Referrer-Policy", "no-referrer")
-        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-        if request.path.startswith("/api/v1/"):
-            headers.setdefault("Cache-Control", "no-store")
-        if self._settings.hsts:
-            headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        present = {name.lower() for name, _ in headers.items()}
+        for lowered, name, value in wanted:
+            if lowered not in present:
+                headers.add(name, value)
         self._cors(response)
         return response
 
@@ -54,6 +68,10 @@ class Headers:
             response.headers["Access-Control-Allow-Methods"] = METHODS
             response.headers["Access-Control-Allow-Headers"] = ALLOWED_HEADERS
             response.headers["Access-Control-Max-Age"] = "600"
+
+
+def _lowered(pairs: list[tuple[str, str]]) -> tuple[tuple[str, str, str], ...]:
+    return tuple((name.lower(), name, value) for name, value in pairs)
 
 
 def install(app: Flask, settings: Settings) -> None:

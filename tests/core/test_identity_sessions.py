@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import hmac
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -17,6 +17,7 @@ from reserver.core.adapters.clock import FixedClock
 from reserver.core.adapters.hashing import ScryptPasswordHasher
 from reserver.core.errors import AuthenticationError
 from reserver.core.identity import Tokens, UserDraft, UserPatch
+from reserver.core.identity.tokens import SignedTokens
 from reserver.core.principals import Permission, Role
 from reserver.core.settings import IdentitySettings
 
@@ -200,6 +201,7 @@ def test_an_expired_or_tampered_access_token_is_refused(ident: Reserver, clock: 
     ident.identity.register(UserDraft("ann"), ANN_PASSWORD)
     tokens = login(ident, "ann", ANN_PASSWORD)
     token = tokens.access_token
+    assert ident.identity.authenticate(token).id  # verified once, and remembered
     # A character inside the signature: the last one may differ only in base64's padding bits
     # (the same signature), or already be the one written over it.
     inside = len(token) - 5
@@ -360,3 +362,19 @@ def test_profiles_never_carry_secrets(ident: Reserver, ann_user: Principal) -> N
     profile = ident.identity.me(ann_user)
     assert not hasattr(profile, "password_hash")
     assert not hasattr(profile, "totp_sealed")
+
+
+def test_a_remembered_token_is_checked_for_its_expiry_and_never_shared_out() -> None:
+    tokens = SignedTokens(("k" * 40,), "access", remembered=2)
+    now = datetime(2030, 1, 7, 8, tzinfo=UTC)
+    issued = [tokens.dump({"sub": f"u{n}"}, now, timedelta(minutes=15)) for n in range(3)]
+    for token in issued * 2:  # the third fills the memory past its bound: it starts afresh
+        assert tokens.load(token, now)["sub"] == f"u{issued.index(token)}"
+    claims = tokens.load(issued[0], now)
+    claims["sub"] = "mallory"  # the caller's copy
+    assert tokens.load(issued[0], now)["sub"] == "u0"
+    with pytest.raises(AuthenticationError):
+        tokens.load(issued[0], now + timedelta(minutes=15))
+    forged = SignedTokens(("x" * 40,), "access").dump({"sub": "u0"}, now, timedelta(minutes=15))
+    with pytest.raises(AuthenticationError):
+        tokens.load(forged, now)

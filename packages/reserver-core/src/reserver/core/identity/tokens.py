@@ -39,12 +39,17 @@ class SignedTokens:
 
     A token carries ``iat`` and ``exp`` as Unix seconds from the caller's clock; ``load``
     refuses a bad signature, another purpose, or an expired token with ``AuthenticationError``.
+    A token's signature is checked once: a token is an immutable string, so one that verified
+    stays verified under the same keys, and its expiry is still checked on every load. Up to
+    ``remembered`` verified tokens are kept (an access token is checked on every request).
     """
 
-    def __init__(self, keys: tuple[str, ...], purpose: str) -> None:
+    def __init__(self, keys: tuple[str, ...], purpose: str, *, remembered: int = 4096) -> None:
         # itsdangerous signs with the last key of the list and verifies with all of them.
         self._serializer = URLSafeSerializer(list(reversed(keys)), salt=f"reserver.{purpose}")
         self._purpose = purpose
+        self._remembered = remembered
+        self._verified: dict[str, dict[str, Any]] = {}
 
     def dump(self, claims: dict[str, Any], now: datetime, ttl: timedelta) -> str:
         """Sign ``claims`` with an issue time of ``now`` and a lifetime of ``ttl``."""
@@ -60,6 +65,17 @@ class SignedTokens:
 
     def load(self, token: str, now: datetime) -> dict[str, Any]:
         """The claims of a valid, unexpired token of this purpose."""
+        claims = self._verified.get(token)
+        if claims is None:
+            claims = self._verify(token)
+            if len(self._verified) >= self._remembered:
+                self._verified.clear()
+            self._verified[token] = claims
+        if claims["exp"] <= now.timestamp():
+            raise AuthenticationError("the token is invalid or expired")
+        return dict(claims)
+
+    def _verify(self, token: str) -> dict[str, Any]:
         try:
             claims = self._serializer.loads(token)
         except BadData as exc:
@@ -68,7 +84,6 @@ class SignedTokens:
             not isinstance(claims, dict)
             or claims.get("typ") != self._purpose
             or not isinstance(claims.get("exp"), int)
-            or claims["exp"] <= now.timestamp()
         ):
             raise AuthenticationError("the token is invalid or expired")
         return claims

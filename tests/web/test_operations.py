@@ -14,6 +14,7 @@ from reserver.core.principals import Principal
 from reserver.core.settings import IdentitySettings
 from reserver.core.testing.fakes import FailingStorage
 from reserver.flask import Environment, Services, Settings, Tier, create_app
+from reserver.flask.limits import MemoryWindows
 
 
 @pytest.fixture
@@ -237,6 +238,31 @@ def test_processes_sharing_a_redis_storage_share_each_callers_budget(
     workers = [create_app(settings, services=services).test_client() for _ in range(2)]
     answers = [workers[n % 2].get("/api/v1/users/me", headers=ANN).status_code for n in range(5)]
     assert answers == ([200, 200, 200, 429, 429] if shared else [200] * 5)
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_memory_windows_count_per_key_and_start_afresh_when_a_window_ends() -> None:
+    clock = _Clock()
+    windows = MemoryWindows(clock, sweep_every=3)
+    assert (windows.get("a"), windows.get_expiry("a")) == (0, 1_000.0)
+    assert [windows.incr("a", 60) for _ in range(3)] == [1, 2, 3]
+    assert windows.incr("b", 10, amount=5) == 5
+    assert (windows.get("a"), windows.get_expiry("a")) == (3, 1_060.0)
+    clock.now = 1_010.0  # b's window has ended, a's not
+    assert (windows.get("b"), windows.get_expiry("b")) == (0, 1_010.0)
+    assert windows.incr("a", 60) == 4
+    clock.now = 1_060.0
+    assert windows.incr("a", 60) == 1  # a new window, from now; the 6th increment sweeps
+    assert windows.get_expiry("a") == 1_120.0
+    windows.incr("c", 60)
+    assert len(windows) == 2  # b's ended window was dropped
 
 
 class _BrokenStorage:

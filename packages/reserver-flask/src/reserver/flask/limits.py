@@ -7,10 +7,11 @@ caller, whatever the endpoint; its daily quota every request under ``/api/v1/``.
 endpoints add a strict limit per client address and endpoint. CORS preflights (``OPTIONS``)
 and the probes, metrics and docs count against nothing.
 
-The counting is the ``limits`` library's (fixed windows, in memory by default; a
-``redis://`` URL shares them between processes and hosts); this module only decides what
-counts against what. It replaced Flask-Limiter, whose generic per-request resolution of its
-limit tree cost 0.4 ms of a 1.3 ms booking request.
+Windows are fixed, kept in this process by default (``MemoryWindows``); a ``redis://`` URL
+shares them between processes and hosts through the ``limits`` library's storage, whose
+limit syntax the settings use too. This module decides what counts against what. It replaced
+Flask-Limiter, whose generic per-request resolution of its limit tree cost 0.4 ms of a 1.3 ms
+booking request.
 
 A storage that fails (Redis down) lets requests through, logged, rather than take the API
 down, except on the sign-in endpoints: there it answers 503, so that a failing storage never
@@ -20,14 +21,15 @@ lifts the guard against password guessing.
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import NoReturn
+from typing import NoReturn, Protocol
 
 import attrs
 from limits import RateLimitItem, RateLimitItemPerDay, parse
 from limits.storage import Storage, storage_from_string
-from limits.strategies import FixedWindowRateLimiter
 from werkzeug.exceptions import ServiceUnavailable, TooManyRequests
 
 from flask import Flask, Response, current_app, g, request
@@ -42,6 +44,68 @@ NAMESPACE = "reserver"  # the first part of every key: a Redis may serve other p
 _WINDOW = "reserver.limits.window"  # the request's tier window, for its headers
 
 log = logging.getLogger(__name__)
+
+
+class Counters(Protocol):
+    """Where fixed windows are counted: ``MemoryWindows``, or a ``limits`` storage (Redis)."""
+
+    def incr(self, key: str, expiry: int, amount: int = 1) -> int:
+        """Count ``amount`` in ``key``'s window (one of ``expiry`` seconds starts if none)."""
+        ...
+
+    def get(self, key: str) -> int:
+        """The count of ``key``'s current window."""
+        ...
+
+    def get_expiry(self, key: str) -> float:
+        """When ``key``'s current window ends, in POSIX seconds."""
+        ...
+
+
+class MemoryWindows:
+    """Fixed windows in this process's memory (``memory://``); safe to share between threads.
+
+    A window starts at its key's first increment and lasts ``expiry`` seconds; an expired one
+    is replaced when next touched, and every ``sweep_every`` increments all expired ones are
+    dropped. The ``limits`` library's memory storage instead starts a timer thread whenever
+    10 ms of traffic have passed, to expire its keys.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.time, sweep_every: int = 10_000) -> None:
+        self._clock = clock
+        self._sweep_every = sweep_every
+        self._lock = threading.Lock()
+        self._windows: dict[str, tuple[int, float]] = {}  # key: (count, POSIX end)
+        self._increments = 0
+
+    def incr(self, key: str, expiry: int, amount: int = 1) -> int:
+        """Count ``amount`` in the current window of ``key``; the window's count so far."""
+        now = self._clock()
+        with self._lock:
+            count, ends = self._windows.get(key, (0, 0.0))
+            if ends <= now:
+                count, ends = 0, now + expiry
+            count += amount
+            self._windows[key] = (count, ends)
+            self._increments += 1
+            if self._increments >= self._sweep_every:
+                self._increments = 0
+                self._windows = {k: w for k, w in self._windows.items() if w[1] > now}
+        return count
+
+    def get(self, key: str) -> int:
+        """The count of ``key``'s current window (0 when it has none)."""
+        count, ends = self._windows.get(key, (0, 0.0))
+        return count if ends > self._clock() else 0
+
+    def get_expiry(self, key: str) -> float:
+        """When ``key``'s current window ends (now when it has none)."""
+        now = self._clock()
+        _, ends = self._windows.get(key, (0, 0.0))
+        return ends if ends > now else now
+
+    def __len__(self) -> int:
+        return len(self._windows)
 
 
 @attrs.frozen
@@ -68,8 +132,7 @@ class Limits:
     def __init__(self, app: Flask, settings: Settings) -> None:
         self.settings = settings
         self.enabled = settings.rate_limits_enabled
-        self._storage = _storage(settings.rate_limit_storage_url)
-        self._windows = FixedWindowRateLimiter(self._storage)
+        self._storage = _counters(settings.rate_limit_storage_url)
         self._rates = {name: parse(tier.rate) for name, tier in settings.tiers.items()}
         self._daily = {
             name: RateLimitItemPerDay(tier.daily)
@@ -110,7 +173,9 @@ class Limits:
         if item is None or not self.enabled:
             daily = None if item is None else item.amount
             return QuotaUsage(caller.tier, tier.rate, daily, 0, daily, None)
-        reset, remaining = self._windows.get_window_stats(item, NAMESPACE, "quota", caller.key)
+        key = item.key_for(NAMESPACE, "quota", caller.key)
+        remaining = max(0, item.amount - self._storage.get(key))
+        reset = self._storage.get_expiry(key)
         resets_at = datetime.fromtimestamp(reset, UTC) if remaining < item.amount else None
         return QuotaUsage(
             caller.tier, tier.rate, item.amount, item.amount - remaining, remaining, resets_at
@@ -180,7 +245,9 @@ class Limits:
         return response
 
 
-def _storage(url: str) -> Storage:
+def _counters(url: str) -> Counters:
+    if url.rstrip("/") == "memory:":
+        return MemoryWindows()
     try:
         storage = storage_from_string(url)
     except Exception as exc:  # the library's own errors: unknown scheme, missing driver

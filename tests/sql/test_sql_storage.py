@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -33,6 +34,7 @@ from reserver.core.testing.builders import (
     store,
 )
 from reserver.sql import SqlStorage, migrate
+from reserver.sql.storage import SqlTransaction
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
@@ -416,6 +418,19 @@ def booked_pg(pg_url: str) -> Iterator[tuple[SqlStorage, Resource, sa.Engine]]:
     storage.close()
 
 
+def _driver(tx: SqlTransaction) -> Any:
+    """The DB-API connection under a unit of work of ``SqlStorage``."""
+    return tx._db.connection.connection.driver_connection
+
+
+def _lose_server(tx: SqlTransaction, observer: sa.Engine) -> None:
+    """End the PostgreSQL backend of ``tx``'s connection, as a server restart would."""
+    with observer.connect() as look:
+        look.execute(
+            sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": _driver(tx).info.backend_pid}
+        )
+
+
 @pytest.mark.postgres
 def test_a_writing_unit_opens_its_transaction_at_its_first_lock_and_holds_it_to_the_end(
     booked_pg: tuple[SqlStorage, Resource, sa.Engine],
@@ -471,9 +486,7 @@ def test_a_read_that_loses_its_server_is_a_storage_error_and_the_next_unit_recon
     """A read before the transaction goes straight to libpq; its failures come out translated."""
     storage, resource, observer = booked_pg
     with pytest.raises(StorageError), storage.transaction() as tx:  # noqa: PT012
-        pid = tx._db.connection.connection.driver_connection.info.backend_pid  # type: ignore[attr-defined]
-        with observer.connect() as look:
-            look.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        _lose_server(tx, observer)
         tx.reservations.blocking_overlaps([resource.id], TimeSpan(at(0), at(1)))
     with storage.transaction() as tx:
         found = tx.reservations.blocking_overlaps([resource.id], TimeSpan(at(0), at(1)))
@@ -490,9 +503,7 @@ def test_writes_that_lose_their_server_are_a_storage_error_and_nothing_is_half_w
     with pytest.raises(StorageError), storage.transaction() as tx:  # noqa: PT012
         tx.reservations.add(later)
         tx.outbox.add(make_outbox_message())
-        pid = tx._db.connection.connection.driver_connection.info.backend_pid  # type: ignore[attr-defined]
-        with observer.connect() as look:
-            look.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        _lose_server(tx, observer)
     with storage.transaction() as tx:
         assert len(tx.reservations.blocking_overlaps([resource.id], TimeSpan(at(0), at(9)))) == 1
         with pytest.raises(NotFoundError):
@@ -540,7 +551,7 @@ def test_queued_writes_survive_a_connection_that_lost_or_kept_the_statements_of_
         store(storage, make_reservation(resource.id, at(hour), at(hour + 1)))
     later = make_reservation(resource.id, at(6), at(7))
     with storage.transaction() as tx:
-        driver = tx._db.connection.connection.driver_connection  # type: ignore[attr-defined]
+        driver = _driver(tx)
         if loss == "deallocated":
             driver.pgconn.exec_(b"DEALLOCATE ALL")
         else:

@@ -240,6 +240,35 @@ def test_processes_sharing_a_redis_storage_share_each_callers_budget(
     assert answers == ([200, 200, 200, 429, 429] if shared else [200] * 5)
 
 
+class _ScopeCounter(FailingStorage):
+    """A storage that counts the request scopes opened and closed on it."""
+
+    def __init__(self, inner: InMemoryStorage) -> None:
+        super().__init__(inner)
+        self.opened = self.closed = 0
+
+    def request_scope(self) -> _ScopeCounter:
+        self.opened += 1
+        return self
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        self.closed += 1  # explicitly, not when a forgotten scope is collected
+
+
+def test_every_request_runs_in_one_request_scope_closed_with_it() -> None:
+    storage = _ScopeCounter(InMemoryStorage())
+    reserver = Reserver(storage=storage, identity=IdentitySettings(environment="development"))
+    client = create_app(
+        Settings(environment=Environment.TEST), services=Services(reserver)
+    ).test_client()
+    assert client.get("/api/v1/setup/status").status_code == 200
+    assert client.get("/api/v1/resources", headers=ANYONE).status_code == 401  # refused too
+    assert (storage.opened, storage.closed) == (2, 2)
+
+
 class _Clock:
     def __init__(self) -> None:
         self.now = 1_000.0

@@ -24,7 +24,6 @@ class Headers:
     """Adds the security and CORS headers that ``settings`` ask for."""
 
     def __init__(self, settings: Settings) -> None:
-        self._settings = settings
         self._origins = frozenset(settings.cors_origins)
         common = [
             ("X-Content-Type-Options", "nosniff"),

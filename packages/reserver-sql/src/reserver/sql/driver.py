@@ -427,11 +427,8 @@ def _pipeline_failure(
     index = (
         what if isinstance(what, int) else next(i for i, c in enumerate(commands) if c.name == what)
     )
-    try:
-        _raise_failed(driver, result)
-    except Exception as exc:
-        return PipelineFailed(index, exc, unprepared=state in (_UNPREPARED, _DUPLICATE))
-    raise AssertionError("unreachable")  # pragma: no cover
+    error = _error_of(driver, result)
+    return PipelineFailed(index, error, unprepared=state in (_UNPREPARED, _DUPLICATE))
 
 
 def learn_prepared(driver: psycopg.Connection[Any]) -> None:
@@ -512,13 +509,18 @@ def _check(
 
 def _raise_failed(driver: psycopg.Connection[Any], result: pq.abc.PGresult) -> NoReturn:
     """Raise what psycopg raises for ``result``: the error class follows its SQLSTATE."""
+    raise _error_of(driver, result)
+
+
+def _error_of(driver: psycopg.Connection[Any], result: pq.abc.PGresult) -> Exception:
+    """The exception psycopg would raise for the failed ``result``."""
     import psycopg
     from psycopg import errors
 
     if result.error_field(psycopg.pq.DiagnosticField.SQLSTATE) is None:
         message = (result.error_message or b"").decode(errors="replace").strip()
-        raise psycopg.OperationalError(message or "the statement failed")
-    raise errors.error_from_result(result, encoding=driver.info.encoding)
+        return psycopg.OperationalError(message or "the statement failed")
+    return errors.error_from_result(result, encoding=driver.info.encoding)
 
 
 def _counters(rows: Iterable[Sequence[Any]]) -> dict[int, int]:

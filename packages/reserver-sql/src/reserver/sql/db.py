@@ -129,6 +129,7 @@ class Db:
         resources: RowCache[Resource] | None = None,
         caches: Mapping[int, ConfigCache] | None = None,
         scope: RequestScope | None = None,
+        written: set[int] | None = None,
     ) -> None:
         self.connection = connection
         self.converter = converter
@@ -146,8 +147,9 @@ class Db:
         self._generations: dict[int, int] | None = None
         self._scope = scope
         # The counters whose tables this unit wrote: from then on its reads of them bypass the
-        # shared caches, which must never see uncommitted rows.
-        self._written: set[int] = set()
+        # shared caches, which must never see uncommitted rows. Units sharing one transaction
+        # (SQLite's group commit) share the set.
+        self._written: set[int] = set() if written is None else written
         self._deferred: list[_Deferred] = []
 
     def execute(
@@ -265,6 +267,11 @@ class Db:
     def commit(self) -> None:
         """Run the queued writes, then commit the unit of work."""
         self._flush(commit=True)
+
+    def flush(self) -> None:
+        """Run the queued writes (a unit that shares its transaction ends with this)."""
+        if self._deferred:
+            self._flush()
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:

@@ -6,10 +6,11 @@ import random
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import attrs
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
@@ -31,7 +32,7 @@ from reserver.sql.resources import SqlGroupRepository, SqlResourceRepository
 from reserver.sql.schedules import SqlBlackoutRepository, SqlHoursRepository
 from reserver.sql.schema import migrate as migrate_schema
 from reserver.sql.tables import CONFIGURATION, IDENTITY
-from reserver.sql.writers import WriterQueue
+from reserver.sql.writers import Member, WriterGroups
 
 if TYPE_CHECKING:
     from reserver.core.ports import Storage, Transaction
@@ -77,7 +78,9 @@ class SqlTransaction:
 class SqlStorage:
     """Storage on SQLAlchemy 2: SQLite (embedded) and PostgreSQL (production).
 
-    Writing units of work run at ``BEGIN IMMEDIATE`` on SQLite and at READ COMMITTED on
+    Writing units of work run at ``BEGIN IMMEDIATE`` on SQLite (those of one process that
+    queue up share one transaction, each in a savepoint, and one COMMIT: group commit, see
+    ``reserver.sql.writers``) and at READ COMMITTED on
     PostgreSQL, where the exclusion constraint is what refuses a concurrent overlap (and the
     transaction opens at the unit's first statement that may write or lock); read-only
     ones run deferred with ``query_only`` on SQLite and at REPEATABLE READ, READ ONLY on
@@ -108,7 +111,13 @@ class SqlStorage:
         self._writers = (
             None
             if self._postgres
-            else WriterQueue(engine.url.database, busy_timeout * self._attempts)
+            else WriterGroups(
+                engine.url.database,
+                busy_timeout * self._attempts,
+                begin=self._begin_shared,
+                commit=_commit_shared,
+                abort=_abort_shared,
+            )
         )
 
     @classmethod
@@ -166,11 +175,12 @@ class SqlStorage:
             )
         self._local.writing = True
         try:
-            with (
-                self._writers.turn() if self._writers else nullcontext(),
-                self._unit(readonly=False) as tx,
-            ):
-                yield tx
+            if self._writers is None:
+                with self._unit(readonly=False) as tx:
+                    yield tx
+            else:
+                with self._writers.turn() as member, self._member_unit(member) as tx:
+                    yield tx
         finally:
             self._local.writing = False
 
@@ -216,6 +226,38 @@ class SqlStorage:
                 scope.generations = None
             connection.close()
 
+    @contextmanager
+    def _member_unit(self, member: Member[_SharedWrite]) -> Iterator[SqlTransaction]:
+        """A SQLite writing unit in its group's transaction: a savepoint of its own.
+
+        The group commits after its last member; until then this unit's work is undone alone
+        (``ROLLBACK TO``) if it raises. Should that fail, the group's work is lost with it.
+        """
+        shared = member.shared
+        scope: RequestScope | None = getattr(self._local, "scope", None)
+        db = Db(
+            shared.connection, self._converter, self._resources, self._caches, scope, shared.written
+        )
+        driver = shared.connection.connection.driver_connection
+        try:
+            _savepoint(driver, "SAVEPOINT")
+            yield SqlTransaction(db)
+            db.flush()
+            _savepoint(driver, "RELEASE")
+        except BaseException:
+            try:
+                _savepoint(driver, "ROLLBACK TO")
+                _savepoint(driver, "RELEASE")
+            except Exception as exc:
+                member.spoil(exc)
+            raise
+        finally:
+            if scope is not None and db.wrote_counted:
+                scope.generations = None
+
+    def _begin_shared(self) -> _SharedWrite:
+        return _SharedWrite(self._begin(readonly=False))
+
     def _begin(self, readonly: bool) -> sa.Connection:
         attempt = 1
         while True:
@@ -247,6 +289,43 @@ class SqlStorage:
     def close(self) -> None:
         """Close every pooled connection; the storage reconnects if it is used again."""
         self._engine.dispose()
+
+
+@attrs.define(eq=False)
+class _SharedWrite:
+    """The transaction a group of SQLite writers shares (``reserver.sql.writers``)."""
+
+    connection: sa.Connection
+    # The generation counters whose tables a member wrote: every later member bypasses the
+    # shared caches for them, as the writer itself does.
+    written: set[int] = attrs.Factory(set)
+
+
+def _savepoint(driver: Any, command: str) -> None:
+    """``SAVEPOINT``, ``RELEASE`` or ``ROLLBACK TO`` the savepoint of a group member's unit."""
+    try:
+        driver.execute(f"{command} reserver_unit")
+    except Exception as exc:
+        raise StorageError(f"storage failed at {command} of a unit of work: {exc}") from exc
+
+
+def _commit_shared(shared: _SharedWrite) -> None:
+    try:
+        shared.connection.commit()
+    except BaseException as exc:
+        _end_after_failed_commit(shared.connection)
+        if isinstance(exc, sa_exc.SQLAlchemyError):
+            raise translate(exc, subject="a group of units of work") from exc
+        raise
+    finally:
+        shared.connection.close()
+
+
+def _abort_shared(shared: _SharedWrite) -> None:
+    try:
+        _rollback(shared.connection)
+    finally:
+        shared.connection.close()
 
 
 def _refused_cleanly(exc: BaseException, db: Db) -> bool:

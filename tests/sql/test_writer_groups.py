@@ -435,3 +435,24 @@ def test_a_writer_that_ends_the_shared_transaction_fails_its_whole_group(
     with sqlite_storage.transaction(readonly=True) as tx:
         assert tx.resources.find(ResourceQuery(), PageRequest(limit=10)).items == ()
     store(sqlite_storage, make_resource())  # the next group writes as usual
+
+
+def test_writers_keep_a_connection_of_their_own_and_readers_never_switch_query_only(
+    sqlite_storage: SqlStorage,
+) -> None:
+    """Alternating read-only and writing units send no ``PRAGMA query_only`` once warm."""
+    store(sqlite_storage, make_resource())
+    with sqlite_storage.transaction(readonly=True):
+        pass
+    pragmas: list[str] = []
+
+    def watch(connection: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "query_only" in statement:
+            pragmas.append(statement)
+
+    sa.event.listen(sqlite_storage.engine, "before_cursor_execute", watch)
+    for _ in range(5):
+        store(sqlite_storage, make_resource())
+        with sqlite_storage.transaction(readonly=True) as tx:
+            assert tx.resources.find(ResourceQuery(), PageRequest(limit=10)).items
+    assert pragmas == []

@@ -108,6 +108,7 @@ class SqlStorage:
         self._resources: RowCache[Resource] = RowCache()
         self._caches = {CONFIGURATION: ConfigCache(), IDENTITY: ConfigCache()}
         self._local = threading.local()
+        self._writer: sa.Connection | None = None
         self._writers = (
             None
             if self._postgres
@@ -115,8 +116,8 @@ class SqlStorage:
                 engine.url.database,
                 busy_timeout * self._attempts,
                 begin=self._begin_shared,
-                commit=_commit_shared,
-                abort=_abort_shared,
+                commit=self._commit_shared,
+                abort=self._abort_shared,
             )
         )
 
@@ -256,14 +257,47 @@ class SqlStorage:
                 scope.generations = None
 
     def _begin_shared(self) -> _SharedWrite:
-        return _SharedWrite(self._begin(readonly=False))
+        return _SharedWrite(self._begin(readonly=False, shared=True))
 
-    def _begin(self, readonly: bool) -> sa.Connection:
+    def _commit_shared(self, shared: _SharedWrite) -> None:
+        try:
+            shared.connection.commit()
+        except BaseException as exc:
+            _end_after_failed_commit(shared.connection)
+            self._drop_writer()
+            if isinstance(exc, sa_exc.SQLAlchemyError):
+                raise translate(exc, subject="a group of units of work") from exc
+            raise
+
+    def _abort_shared(self, shared: _SharedWrite) -> None:
+        try:
+            _rollback(shared.connection)
+        finally:
+            self._drop_writer()
+
+    def _writer_connection(self) -> sa.Connection:
+        """The connection SQLite's writing groups of this process share, one group at a time.
+
+        Its own, outside the pool: pooled connections serve read-only units alone, so neither
+        kind switches ``query_only`` (a statement each way, and costlier than it looks) on
+        every unit, and a group takes no pool checkout.
+        """
+        writer = self._writer
+        if writer is None or writer.closed or writer.invalidated:
+            writer = self._writer = self._engine.connect()
+        return writer
+
+    def _drop_writer(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.close()
+
+    def _begin(self, readonly: bool, *, shared: bool = False) -> sa.Connection:
         attempt = 1
         while True:
             connection: sa.Connection | None = None
             try:
-                connection = self._engine.connect()
+                connection = self._writer_connection() if shared else self._engine.connect()
                 if readonly:
                     connection.execution_options(**{READONLY: True})
                     if self._postgres:
@@ -273,7 +307,9 @@ class SqlStorage:
                 connection.begin()
                 return connection
             except sa_exc.SQLAlchemyError as exc:
-                if connection is not None:
+                if shared:
+                    self._drop_writer()
+                elif connection is not None:
                     connection.close()
                 if not is_busy(exc):
                     raise translate(exc, subject="a unit of work") from exc
@@ -287,7 +323,8 @@ class SqlStorage:
             attempt += 1
 
     def close(self) -> None:
-        """Close every pooled connection; the storage reconnects if it is used again."""
+        """Close every connection; the storage reconnects if it is used again."""
+        self._drop_writer()
         self._engine.dispose()
 
 
@@ -307,25 +344,6 @@ def _savepoint(driver: Any, command: str) -> None:
         driver.execute(f"{command} reserver_unit")
     except Exception as exc:
         raise StorageError(f"storage failed at {command} of a unit of work: {exc}") from exc
-
-
-def _commit_shared(shared: _SharedWrite) -> None:
-    try:
-        shared.connection.commit()
-    except BaseException as exc:
-        _end_after_failed_commit(shared.connection)
-        if isinstance(exc, sa_exc.SQLAlchemyError):
-            raise translate(exc, subject="a group of units of work") from exc
-        raise
-    finally:
-        shared.connection.close()
-
-
-def _abort_shared(shared: _SharedWrite) -> None:
-    try:
-        _rollback(shared.connection)
-    finally:
-        shared.connection.close()
 
 
 def _refused_cleanly(exc: BaseException, db: Db) -> bool:

@@ -17,7 +17,8 @@ import sqlalchemy as sa
 from reserver.core.errors import StorageError
 from reserver.core.models import Resource
 from reserver.core.queries import PageRequest, ResourceQuery
-from reserver.core.testing.builders import make_group, make_resource, store
+from reserver.core.spans import TimeSpan
+from reserver.core.testing.builders import at, make_group, make_reservation, make_resource, store
 from reserver.sql import SqlStorage
 from reserver.sql.engine import READONLY
 from reserver.sql.storage import SqlTransaction
@@ -316,8 +317,8 @@ def in_one_group(
     writers: list[StoredWriter] = []
 
     def first(tx: SqlTransaction) -> None:
-        works[0](writers[0], tx)
         assert release.wait(WAIT)
+        works[0](writers[0], tx)
 
     writers.append(StoredWriter(storage, first))
     writers[0].start()
@@ -379,6 +380,50 @@ def test_a_writer_that_fails_in_a_group_undoes_its_own_work_only(
     with sqlite_storage.transaction(readonly=True) as tx:
         stored = {r.id for r in tx.resources.find(ResourceQuery(), PageRequest(limit=10)).items}
     assert stored == {writers[0].added[0].id, writers[2].added[0].id}
+
+
+def test_a_first_writer_that_fails_rolls_back_alone_and_its_group_goes_on(
+    sqlite_storage: SqlStorage,
+) -> None:
+    """The first writer works without a savepoint; its failure must not touch the others."""
+    commits = commits_of(sqlite_storage)
+
+    def adds_then_fails(writer: StoredWriter, tx: SqlTransaction) -> None:
+        adds(writer, tx)
+        raise RuntimeError("refused")
+
+    writers = in_one_group(sqlite_storage, adds_then_fails, adds, adds)
+    assert [w.outcome() for w in writers] == ["RuntimeError", "ok", "ok"]
+    assert [w.saved_on_return for w in writers[1:]] == [True, True]
+    with sqlite_storage.transaction(readonly=True) as tx:
+        stored = {r.id for r in tx.resources.find(ResourceQuery(), PageRequest(limit=10)).items}
+    assert stored == {writers[1].added[0].id, writers[2].added[0].id}
+    assert len(commits) == 1
+
+
+def test_after_a_first_writer_rolled_back_the_next_is_still_all_or_nothing(
+    sqlite_storage: SqlStorage,
+) -> None:
+    """The transaction is begun again for the next writer, not left in autocommit mode."""
+    resource = make_resource()
+    store(sqlite_storage, resource)
+    kept = make_reservation(resource.id, at(5), at(6))
+
+    def fails(writer: StoredWriter, tx: SqlTransaction) -> None:
+        raise RuntimeError("refused")
+
+    def books_twice_then_clashes(writer: StoredWriter, tx: SqlTransaction) -> None:
+        tx.reservations.add(make_reservation(resource.id, at(0), at(1)))
+        tx.reservations.add(make_reservation(resource.id, at(0.5), at(1.5)))
+
+    def books(writer: StoredWriter, tx: SqlTransaction) -> None:
+        tx.reservations.add(kept)
+
+    writers = in_one_group(sqlite_storage, fails, books_twice_then_clashes, books)
+    assert [w.outcome() for w in writers] == ["RuntimeError", "ConflictError", "ok"]
+    with sqlite_storage.transaction(readonly=True) as tx:
+        held = tx.reservations.blocking_overlaps([resource.id], TimeSpan(at(-1), at(24)))
+    assert [r.id for r in held] == [kept.id]
 
 
 def test_a_group_whose_commit_fails_saves_nothing_and_leaves_no_cached_row_behind(

@@ -229,26 +229,36 @@ class SqlStorage:
 
     @contextmanager
     def _member_unit(self, member: Member[_SharedWrite]) -> Iterator[SqlTransaction]:
-        """A SQLite writing unit in its group's transaction: a savepoint of its own.
+        """A SQLite writing unit in its group's transaction.
 
-        The group commits after its last member; until then this unit's work is undone alone
-        (``ROLLBACK TO``) if it raises. Should that fail, the group's work is lost with it.
+        The group commits after its last member. A unit that raises undoes its own work alone:
+        with ``ROLLBACK TO`` its savepoint, or, when no member's work came before it (a lone
+        writer's case, where a savepoint would only cost), with a ROLLBACK of the transaction,
+        which the next member begins afresh. If that fails, the group's work is lost with it.
         """
         shared = member.shared
+        if shared.connection is None:
+            shared.connection = self._begin(readonly=False, shared=True)
+        connection, alone = shared.connection, not shared.kept
         scope: RequestScope | None = getattr(self._local, "scope", None)
-        db = Db(
-            shared.connection, self._converter, self._resources, self._caches, scope, shared.written
-        )
-        driver = shared.connection.connection.driver_connection
+        db = Db(connection, self._converter, self._resources, self._caches, scope, shared.written)
+        driver = connection.connection.driver_connection
         try:
-            _savepoint(driver, "SAVEPOINT")
+            if not alone:
+                _savepoint(driver, "SAVEPOINT")
             yield SqlTransaction(db)
             db.flush()
-            _savepoint(driver, "RELEASE")
+            if not alone:
+                _savepoint(driver, "RELEASE")
+            shared.kept += 1
         except BaseException:
             try:
-                _savepoint(driver, "ROLLBACK TO")
-                _savepoint(driver, "RELEASE")
+                if alone:
+                    shared.connection = None
+                    connection.rollback()
+                else:
+                    _savepoint(driver, "ROLLBACK TO")
+                    _savepoint(driver, "RELEASE")
             except Exception as exc:
                 member.spoil(exc)
             raise
@@ -260,6 +270,8 @@ class SqlStorage:
         return _SharedWrite(self._begin(readonly=False, shared=True))
 
     def _commit_shared(self, shared: _SharedWrite) -> None:
+        if shared.connection is None:
+            return  # its last member rolled it back and nobody began it again
         try:
             shared.connection.commit()
         except BaseException as exc:
@@ -271,7 +283,8 @@ class SqlStorage:
 
     def _abort_shared(self, shared: _SharedWrite) -> None:
         try:
-            _rollback(shared.connection)
+            if shared.connection is not None:
+                _rollback(shared.connection)
         finally:
             self._drop_writer()
 
@@ -332,10 +345,12 @@ class SqlStorage:
 class _SharedWrite:
     """The transaction a group of SQLite writers shares (``reserver.sql.writers``)."""
 
-    connection: sa.Connection
+    # None after a lone member rolled the transaction back: the next member begins it again.
+    connection: sa.Connection | None
     # The generation counters whose tables a member wrote: every later member bypasses the
     # shared caches for them, as the writer itself does.
     written: set[int] = attrs.Factory(set)
+    kept: int = 0  # members whose work the transaction holds
 
 
 def _savepoint(driver: Any, command: str) -> None:

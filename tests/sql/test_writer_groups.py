@@ -129,28 +129,42 @@ def noop(member: Member[int]) -> None:
     pass
 
 
+def behind_first(
+    groups: WriterGroups[int],
+    *bodies: Callable[[Member[int]], None],
+    writers: list[Writer] | None = None,
+) -> list[Writer]:
+    """A first writer holds its turn while ``bodies`` queue behind it, in order; then all run.
+
+    Returns the writers, the first one first (into ``writers`` as they start, if given).
+    """
+    started = [] if writers is None else writers
+    with first_writer_holding(groups) as (first, release):
+        started.append(first)
+        for n, body in enumerate(bodies, 1):
+            started.append(start(groups, f"w{n}", body))
+            queued(groups, n)
+        release.set()
+    return started
+
+
 def test_writers_that_queue_behind_one_share_its_transaction_and_its_commit(
     db: Transactions,
 ) -> None:
     groups = db.groups()
     order: list[str] = []
+    writers: list[Writer] = []
     finished_before_commit: list[bool] = []
+    db.on_commit = lambda: finished_before_commit.extend(w.done.is_set() for w in writers)
 
     def records(name: str, member: Member[int]) -> None:
         order.append(name)
 
-    with first_writer_holding(groups) as (first, release):
-        others: list[Writer] = []
-        db.on_commit = lambda: finished_before_commit.extend(
-            w.done.is_set() for w in [first, *others]
-        )
-        for n in range(3):
-            others.append(start(groups, f"w{n}", functools.partial(records, f"w{n}")))
-            queued(groups, n + 1)  # queued in this order
-        release.set()
-    assert [w.outcome() for w in [first, *others]] == ["ok"] * 4
+    bodies = [functools.partial(records, f"w{n}") for n in range(3)]
+    behind_first(groups, *bodies, writers=writers)
+    assert [w.outcome() for w in writers] == ["ok"] * 4
     assert db.log == ["begin 1", "commit 1"]
-    assert {w.handle for w in [first, *others]} == {1}
+    assert {w.handle for w in writers} == {1}
     assert order == ["w0", "w1", "w2"]
     assert finished_before_commit == [False] * 4, "a member's unit ended before the COMMIT"
 
@@ -161,23 +175,15 @@ def test_a_member_that_fails_leaves_the_others_to_commit(db: Transactions) -> No
     def fails(member: Member[int]) -> None:
         raise ValueError("refused")
 
-    with first_writer_holding(groups) as (first, release):
-        failing = start(groups, "failing", fails)
-        queued(groups, 1)
-        last = start(groups, "last", noop)
-        queued(groups, 2)
-        release.set()
-    assert [first.outcome(), failing.outcome(), last.outcome()] == ["ok", "ValueError", "ok"]
+    writers = behind_first(groups, fails, noop)
+    assert [w.outcome() for w in writers] == ["ok", "ValueError", "ok"]
     assert db.log == ["begin 1", "commit 1"]
 
 
 def test_a_failed_commit_fails_every_member_that_succeeded(db: Transactions) -> None:
     groups = db.groups()
     db.fail_commit = OSError("disk full")
-    with first_writer_holding(groups) as (first, release):
-        second = start(groups, "second", noop)
-        queued(groups, 1)
-        release.set()
+    first, second = behind_first(groups, noop)
     assert [first.outcome(), second.outcome()] == ["StorageError", "StorageError"]
     assert "disk full" in str(first.error)
     assert isinstance(second.error, StorageError)
@@ -192,12 +198,7 @@ def test_a_spoiled_transaction_rolls_back_the_whole_group(db: Transactions) -> N
         member.spoil(RuntimeError("savepoint lost"))
         raise RuntimeError("its own failure")
 
-    with first_writer_holding(groups) as (first, release):
-        spoiling = start(groups, "spoiling", spoils)
-        queued(groups, 1)
-        waiting = start(groups, "waiting", noop)
-        queued(groups, 2)
-        release.set()
+    first, spoiling, waiting = behind_first(groups, spoils, noop)
     outcomes = [first.outcome(), spoiling.outcome(), waiting.outcome()]
     assert outcomes == ["StorageError", "RuntimeError", "StorageError"]
     assert waiting.handle is None, "a member ran in a spoiled transaction"
@@ -243,12 +244,7 @@ def test_a_writer_that_waits_too_long_gives_up_and_the_group_goes_on(
 
 def test_a_full_group_closes_and_the_next_opens_after_its_commit(db: Transactions) -> None:
     groups = db.groups()
-    with first_writer_holding(groups) as (first, release):
-        writers = []
-        for n in range(MAX_MEMBERS + 1):
-            writers.append(start(groups, f"w{n}", noop))
-            queued(groups, n + 1)
-        release.set()
+    first, *writers = behind_first(groups, *[noop] * (MAX_MEMBERS + 1))
     assert [w.outcome() for w in [first, *writers]] == ["ok"] * (MAX_MEMBERS + 2)
     # The first group held MAX_MEMBERS writers; the second began only after its COMMIT.
     assert db.log == ["begin 1", "commit 1", "begin 2", "commit 2"]

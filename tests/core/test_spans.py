@@ -123,6 +123,9 @@ def test_widened_and_shifted() -> None:
         at(8, 45), at(10, 5)
     )
     assert span.shifted(HOUR) == TimeSpan(at(10), at(11))
+    # Without buffers the block is the span itself: equal, and no second object to keep.
+    assert span.widened(timedelta(0), timedelta(0)) is span
+    assert span.widened(timedelta(0), timedelta(minutes=5)) == TimeSpan(at(9), at(10, 5))
 
 
 def test_spans_order_by_start_then_end() -> None:

@@ -65,29 +65,43 @@ def db() -> Transactions:
     return Transactions()
 
 
-class Writer(threading.Thread):
-    """One writer: takes its turn, runs ``body`` in it, and keeps what happened."""
+class Attempt(threading.Thread):
+    """A thread that runs ``attempt`` once and keeps how it ended."""
 
-    def __init__(self, groups: WriterGroups[int], name: str, body: Callable[[Member[int]], None]):
-        super().__init__(daemon=True)
-        self.groups, self.name, self.body = groups, name, body
-        self.handle: int | None = None
+    def __init__(self, name: str) -> None:
+        super().__init__(daemon=True, name=name)
         self.error: BaseException | None = None
         self.done = threading.Event()
 
+    def attempt(self) -> None:
+        raise NotImplementedError
+
     def run(self) -> None:
         try:
-            with self.groups.turn() as member:
-                self.handle = member.shared
-                self.body(member)
+            self.attempt()
         except BaseException as exc:
             self.error = exc
         finally:
             self.done.set()
 
     def outcome(self) -> str:
+        """``"ok"``, or the name of the exception it ended with."""
         assert self.done.wait(WAIT), f"{self.name} never finished"
         return "ok" if self.error is None else type(self.error).__name__
+
+
+class Writer(Attempt):
+    """One writer: takes its turn, runs ``body`` in it, and keeps what happened."""
+
+    def __init__(self, groups: WriterGroups[int], name: str, body: Callable[[Member[int]], None]):
+        super().__init__(name)
+        self.groups, self.body = groups, body
+        self.handle: int | None = None
+
+    def attempt(self) -> None:
+        with self.groups.turn() as member:
+            self.handle = member.shared
+            self.body(member)
 
 
 def wait_until(condition: Callable[[], bool]) -> None:
@@ -254,28 +268,21 @@ def test_a_full_group_closes_and_the_next_opens_after_its_commit(db: Transaction
 # -- on SQLite: savepoints in one transaction, one COMMIT --------------------------------------
 
 
-class StoredWriter(threading.Thread):
+class StoredWriter(Attempt):
     """A writing unit of work of ``storage`` in a thread of its own."""
 
     def __init__(self, storage: SqlStorage, work: Callable[[SqlTransaction], None]) -> None:
-        super().__init__(daemon=True)
+        super().__init__("writer")
         self.storage, self.work = storage, work
         self.entered = threading.Event()
-        self.error: BaseException | None = None
         self.saved_on_return: bool | None = None
-        self.done = threading.Event()
         self.added: list[Resource] = []
 
-    def run(self) -> None:
-        try:
-            with self.storage.transaction() as tx:
-                self.entered.set()
-                self.work(tx)
-            self.saved_on_return = self._all_saved()
-        except BaseException as exc:
-            self.error = exc
-        finally:
-            self.done.set()
+    def attempt(self) -> None:
+        with self.storage.transaction() as tx:
+            self.entered.set()
+            self.work(tx)
+        self.saved_on_return = self._all_saved()
 
     def add(self, tx: SqlTransaction, resource: Resource) -> None:
         tx.resources.add(resource)
@@ -286,10 +293,6 @@ class StoredWriter(threading.Thread):
         with self.storage.transaction(readonly=True) as tx:
             found = tx.resources.get_many([r.id for r in self.added])
         return len(found) == len(self.added)
-
-    def outcome(self) -> str:
-        assert self.done.wait(WAIT), "the writer never finished"
-        return "ok" if self.error is None else type(self.error).__name__
 
 
 @pytest.fixture

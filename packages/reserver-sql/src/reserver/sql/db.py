@@ -19,6 +19,7 @@ from reserver.core.errors import StorageError
 from reserver.core.models import Reservation, Resource
 from reserver.sql.config_cache import ConfigCache
 from reserver.sql.driver import (
+    LOCK_SQL,
     DriverInsert,
     PgCommand,
     PipelineFailed,
@@ -44,11 +45,6 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 K = TypeVar("K")
 V = TypeVar("V")
-
-
-# A transaction-level advisory lock on a 64-bit hash of a key (PostgreSQL), for psycopg's
-# cursor; in a pipeline, ``pg_lock_command``.
-_PG_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
 
 
 @attrs.frozen
@@ -254,9 +250,9 @@ class Db:
             self._flush()
         self.begin()
         try:
-            self._driver().execute(_PG_LOCK, (key,), prepare=True)
+            self._driver().execute(LOCK_SQL, (key,), prepare=True)
         except Exception as exc:
-            self._driver_failed(exc, _PG_LOCK, {"key": key}, subject=f"lock {key!r}")
+            self._driver_failed(exc, LOCK_SQL, {"key": key}, subject=f"lock {key!r}")
 
     def _note_write(self, statement: Executable) -> None:
         self.dirty = True

@@ -345,7 +345,10 @@ _WRITES = "reserver_w"
 _OURS_PREPARED = (
     b"SELECT name FROM pg_prepared_statements WHERE starts_with(name, '" + _WRITES.encode() + b"')"
 )
-_LOCK = b"SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
+# A transaction-level advisory lock on a 64-bit hash of a key: for psycopg's cursor, and (with
+# PostgreSQL's placeholder) for ``run_pg_pipeline``.
+LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
+_LOCK = LOCK_SQL.replace("%s", "$1").encode()
 
 
 def pg_lock_command(key: str) -> PgCommand:

@@ -9,13 +9,17 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
 
+from reserver.core import ConflictError, Principal, ReservationRequest, Reserver
+from reserver.core.adapters.clock import FixedClock
+from reserver.core.errors import Rule
 from reserver.core.identity.models import RefreshToken, SessionId
 from reserver.core.ids import ResourceId, UserId
+from reserver.core.models import ResourceStatus
 from reserver.core.schedules import Scope, WeeklyHours
 from reserver.core.spans import TimeSpan
-from reserver.core.testing.builders import at, make_blackout, make_resource, store
+from reserver.core.testing.builders import T0, at, make_blackout, make_resource, store
 from reserver.core.testing.identity_builders import make_grant, make_user
-from reserver.sql import SqlStorage
+from reserver.sql import SqlStorage, db
 from reserver.sql.config_cache import ConfigCache
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
@@ -44,10 +48,14 @@ def name_of(storage: SqlStorage, resource_id: ResourceId = ROOM) -> str:
 
 
 def rename(storage: SqlStorage, name: str, resource_id: ResourceId = ROOM) -> None:
+    change(storage, resource_id, name=name)
+
+
+def change(storage: SqlStorage, resource_id: ResourceId = ROOM, **changes: object) -> None:
     with storage.transaction() as tx:
         resource = tx.resources.get(resource_id)
         tx.resources.update(
-            attrs.evolve(resource, name=name, version=resource.version + 1),
+            attrs.evolve(resource, **changes, version=resource.version + 1),
             expected_version=resource.version,
         )
 
@@ -124,6 +132,16 @@ def test_the_counters_are_read_after_the_connection_lost_or_outgrew_its_prepared
         assert name_of(first) == "Room due"
         with first.transaction() as tx:  # the conflict check: a prepared statement too
             assert tx.reservations.blocking_overlaps([ROOM], TimeSpan(at(0), at(1))) == []
+        reserver = Reserver(storage=first, clock=FixedClock(T0))
+        book(reserver, 1)  # the counters and the conflict check in one pipeline
+        with (first if where == "first" else second).engine.connect() as connection:
+            connection.exec_driver_sql(statement.replace("numeric", "bigint"))
+            connection.commit()
+        book(reserver, 2)
+        rename(second, "Room tre")
+        with pytest.raises(ConflictError):
+            book(reserver, 2)
+        assert name_of(first) == "Room tre"
     finally:
         first.close()
         second.close()
@@ -237,3 +255,83 @@ def test_a_session_revoked_through_another_storage_is_dead_at_once(
         tx.identity.sessions.revoke_family(family, at(1))
     with first.transaction(readonly=True) as tx:
         assert tx.identity.sessions.is_revoked(family)
+
+
+def book(reserver: Reserver, hour: int) -> None:
+    request = ReservationRequest(ROOM, at(hour), at(hour + 1), title=f"Hour {hour}")
+    reserver.reservations.reserve(Principal.user("ann"), request)
+
+
+def counter_reads(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Record each round trip that reads the counters on their own (PostgreSQL)."""
+    reads: list[object] = []
+    alone = db.read_pg_generations
+
+    def counted(driver: object) -> dict[int, int]:
+        reads.append(driver)
+        return alone(driver)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(db, "read_pg_generations", counted)
+    return reads
+
+
+def test_work_run_scoped_sees_a_change_made_through_another_storage(
+    storages: tuple[SqlStorage, SqlStorage],
+) -> None:
+    """Cached data a scope served before it sent anything is checked before the work returns.
+
+    On PostgreSQL the first run of the work below reads the renamed room from the cache, sends
+    no statement, and is then found stale: the work runs again and sees the new name.
+    """
+    first, second = storages
+    runs: list[str] = []
+
+    def work() -> str:
+        runs.append(name := name_of(first))
+        return name
+
+    assert first.run_scoped(work) == "Room one"
+    rename(second, "Room uno")
+    runs.clear()
+    assert first.run_scoped(work) == "Room uno"
+    assert runs == (
+        ["Room one", "Room uno"] if first.engine.dialect.name == "postgresql" else ["Room uno"]
+    )
+
+
+def test_a_booking_on_a_room_disabled_through_another_storage_is_refused_at_once(
+    storages: tuple[SqlStorage, SqlStorage],
+) -> None:
+    """The cache that served the room as available is found stale with the conflict check."""
+    first, second = storages
+    reserver = Reserver(storage=first, clock=FixedClock(T0))
+    book(reserver, 1)  # the room, its rules and grants are cached now
+    change(second, status=ResourceStatus.DISABLED)
+    with pytest.raises(ConflictError) as refused:
+        book(reserver, 3)
+    assert [v.rule for v in refused.value.violations] == [Rule.RESOURCE_DISABLED]
+    change(second, status=ResourceStatus.AVAILABLE)
+    book(reserver, 3)
+
+
+@pytest.mark.postgres
+def test_a_booking_reads_the_counters_only_with_its_first_query(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One round trip fewer: the counters ride along with the conflict check."""
+    storage = SqlStorage.from_url(pg_url)
+    try:
+        store(storage, make_resource(id=ROOM, name="Room one"))
+        reserver = Reserver(storage=storage, clock=FixedClock(T0))
+        book(reserver, 1)
+        reads = counter_reads(monkeypatch)
+        book(reserver, 2)
+        assert reads == []
+        with storage.request_scope():  # a scope that reads them first, for comparison
+            book(reserver, 3)
+        assert len(reads) == 1
+        with storage.transaction(readonly=True) as tx:
+            booked = tx.reservations.blocking_overlaps([ROOM], TimeSpan(at(0), at(4)))
+        assert len(booked) == 3
+    finally:
+        storage.close()

@@ -8,10 +8,10 @@ failures as ``StorageError``.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import attrs
 
@@ -44,6 +44,8 @@ from reserver.core.models import Group, HistoryEntry, Reservation, Resource, Ser
 from reserver.core.queries import Page, PageRequest, ReservationQuery, ResourceQuery
 from reserver.core.schedules import Blackout, Scope, WeeklyHours
 from reserver.core.spans import TimeSpan
+
+T = TypeVar("T")
 
 
 class Clock(Protocol):
@@ -430,11 +432,19 @@ class Storage(Protocol):
     (configuration, accounts and sessions: what changes rarely) is still current, taken at the
     scope's first unit, so that such data is as of the request's start, the rest as of each
     unit's start. A unit still sees what an earlier unit of the scope wrote.
+
+    ``storage.run_scoped(work)`` returns ``work()``, run in a request scope of its own (inside
+    an open one: in that one). There a storage may serve cached data before it checks that
+    the data is current, checking with the scope's first statement or at its end; if it was
+    not, ``work`` runs again in a fresh scope, and only that run's outcome counts. The check
+    comes before anything is written, so ``work`` may run twice as long as it acts only
+    through this storage's units of work (the booking use cases run in it).
     Executable form: ``reserver.core.testing.contracts.StorageContract``.
     """
 
     def transaction(self, *, readonly: bool = False) -> AbstractContextManager[Transaction]: ...
     def request_scope(self) -> AbstractContextManager[None]: ...
+    def run_scoped(self, work: Callable[[], T]) -> T: ...
     def close(self) -> None: ...
 
 

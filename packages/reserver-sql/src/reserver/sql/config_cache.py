@@ -15,6 +15,13 @@ once, at its first cached read, and uses only entries filled at the same generat
 
 A value stored at generation ``g`` therefore comes from a state at or after ``g``, and is
 dropped as soon as any unit of work sees a later generation. Values must be immutable.
+
+Reading the counters is a round trip of its own on PostgreSQL. The units of work that
+``SqlStorage.run_scoped`` runs skip it: they take what the cache holds (``peek``), note the
+generation it was filled at, and read the counters together with their first query (one
+round trip for both), or at the end if they send none. A counter that moved since is
+``StaleCache``, and ``run_scoped`` runs the work again, reading the counters first: nothing
+of the first run was written, since the check precedes any write.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+_ABSENT = object()
 
 
 class ConfigCache:
@@ -49,3 +57,9 @@ class ConfigCache:
             if generation >= current:
                 values[key] = value
         return value
+
+    def peek(self, key: Hashable) -> tuple[int, Any] | None:
+        """The generation the cache holds and its value of ``key``; ``None`` if it holds none."""
+        current, values = self._state
+        value = values.get(key, _ABSENT)
+        return None if value is _ABSENT else (current, value)

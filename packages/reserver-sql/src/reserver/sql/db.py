@@ -21,6 +21,7 @@ from reserver.sql.config_cache import ConfigCache
 from reserver.sql.driver import (
     LOCK_SQL,
     DriverInsert,
+    DriverQuery,
     PgCommand,
     PipelineFailed,
     begin_pg_transaction,
@@ -80,6 +81,10 @@ def _counter_written(statement: Executable) -> int | None:
     return GENERATION_OF_TABLE.get(getattr(table, "name", ""))
 
 
+class StaleCache(Exception):
+    """Cached data served before the counters were read was not current (``run_scoped``)."""
+
+
 @attrs.define
 class RequestScope:
     """The units of work of one request in one thread (``SqlStorage.request_scope``).
@@ -87,9 +92,17 @@ class RequestScope:
     The first that needs the generation counters reads them; the others reuse them, until a
     unit writes a table of a counter (its own writes must not be hidden by a cache filled
     before them): then the next reads them afresh.
+
+    ``unchecked`` (``SqlStorage.run_scoped``): until the scope's first statement, cached data
+    is served without reading the counters; ``assumed`` notes, for each counter whose cache
+    served something, the generation that data was filled at. The first statement reads the
+    counters too (with it, where the driver can) and ends that; a counter that moved is
+    ``StaleCache``.
     """
 
     generations: dict[int, int] | None = None
+    unchecked: bool = False
+    assumed: dict[int, int] = attrs.Factory(dict)
 
 
 class RowCache(Generic[T]):
@@ -157,6 +170,7 @@ class Db:
         reservation: Reservation | None = None,
     ) -> sa.CursorResult[Any]:
         """Run ``statement``; ``subject`` and ``reservation`` name what is at stake in errors."""
+        self.check_first()
         if self._deferred:
             self._flush()
         reads = isinstance(statement, sa.Select)
@@ -199,10 +213,13 @@ class Db:
         costs as much as the query (``reserver.sql.driver``). The statement must bind no
         expanding parameters.
         """
-        if self._deferred:
-            self._flush()
         query = driver_query(statement, self.connection.dialect)
         driver: Any = self.connection.connection.driver_connection
+        if self._counts_with(query):
+            return self._fetch_counted(query, driver, parameters, subject=subject)
+        self.check_first()
+        if self._deferred:
+            self._flush()
         try:
             if self.postgres and not self._opened:
                 return query.convert(query.run_idle(driver, parameters))
@@ -217,6 +234,51 @@ class Db:
                 cursor.close()
         except Exception as exc:
             self._driver_failed(exc, query.sql, parameters, subject=subject)
+
+    def _counts_with(self, query: DriverQuery) -> bool:
+        """Whether ``query`` carries the scope's counters (one round trip for both).
+
+        It does as the scope's first statement, after the scope served unchecked cached data,
+        on an idle PostgreSQL connection.
+        """
+        scope = self._scope
+        return (
+            scope is not None
+            and scope.unchecked
+            and bool(scope.assumed)
+            and query.pg_name is not None
+            and not self._opened
+            and not self._deferred
+        )
+
+    def _fetch_counted(
+        self, query: DriverQuery, driver: Any, parameters: Mapping[str, Any], *, subject: str
+    ) -> list[tuple[Any, ...]]:
+        """``fetch`` as the scope's first statement, reading the counters in its round trip."""
+        scope = self._scope
+        assert scope is not None
+        scope.unchecked = False
+        try:
+            generations, rows = query.run_idle_counted(driver, parameters)
+        except Exception as exc:
+            self._driver_failed(exc, query.sql, parameters, subject=subject)
+        self._generations = _settle(scope, generations)
+        return query.convert(rows)
+
+    def check_first(self) -> None:
+        """Before the scope's first statement: stop serving unchecked data, and check it.
+
+        The counters are read before anything else goes out (a queued write included).
+
+        Raises:
+            StaleCache: cached data this scope served was not current.
+        """
+        scope = self._scope
+        if scope is None or not scope.unchecked:
+            return
+        scope.unchecked = False
+        if scope.assumed:
+            self._generations = _settle(scope, self._read_counters())
 
     def defer(
         self,
@@ -246,6 +308,7 @@ class Db:
         """
         if not self.postgres:
             return
+        self.check_first()
         if self._deferred:
             self._flush()
         self.begin()
@@ -276,6 +339,7 @@ class Db:
         Otherwise they would go with the block's first statement, inside the savepoint, and a
         rollback to it would silently undo them too.
         """
+        self.check_first()
         if self._deferred:
             self._flush()
         self.begin()
@@ -290,6 +354,7 @@ class Db:
         to the end of the unit (an advisory lock) calls this first.
         """
         if not self._opened:
+            self.check_first()
             try:
                 begin_pg_transaction(self._driver())
             except Exception as exc:
@@ -298,6 +363,8 @@ class Db:
             self._opened = True
 
     def _flush(self, *, commit: bool = False) -> None:
+        if self._deferred:
+            self.check_first()
         deferred, self._deferred = self._deferred, []
         if self.postgres and deferred:
             self._flush_pipeline(deferred, commit=commit)
@@ -349,7 +416,7 @@ class Db:
                 if not (began and failed.unprepared):
                     raise
                 rollback_pg_transaction(driver)
-                learn_prepared(driver)
+                learn_prepared(driver, failed.stale)
                 run_pg_pipeline(driver, commands)
         except PipelineFailed as failed:
             at = failed.index - first_write
@@ -396,11 +463,31 @@ class Db:
         if cache is None or not self.caches(counter):
             return load()
         if self._generations is None:
+            served = self._unchecked(cache, counter, key)
+            if served is not _NOT_SERVED:
+                return served  # type: ignore[no-any-return]
             self._generations = self._current_generations()
         generation = self._generations.get(counter)
         if generation is None:
             raise StorageError(f"generation counter {counter} is missing: migrate the database")
         return cache.get(generation, key, load)
+
+    def _unchecked(self, cache: ConfigCache, counter: int, key: Hashable) -> Any:
+        """What ``cache`` holds for ``key``, served before the counters are read, if it may be.
+
+        Only in a scope that has sent nothing yet (``RequestScope.unchecked``), and only at one
+        generation per counter; otherwise ``_NOT_SERVED``.
+        """
+        scope = self._scope
+        if scope is None or not scope.unchecked:
+            return _NOT_SERVED
+        found = cache.peek(key)
+        if found is None:
+            return _NOT_SERVED
+        generation, value = found
+        if scope.assumed.setdefault(counter, generation) != generation:
+            return _NOT_SERVED
+        return value
 
     def caches(self, counter: int = CONFIGURATION) -> bool:
         """Whether ``cached`` reads of ``counter``'s tables use the shared cache in this unit.
@@ -437,6 +524,7 @@ class Db:
 
     def _current_generations(self) -> dict[int, int]:
         """The counters: those the unit's request scope read already, else read now."""
+        self.check_first()
         scope = self._scope
         if scope is not None and scope.generations is not None:
             return scope.generations
@@ -449,6 +537,9 @@ class Db:
         """Every counter, in one query (on PostgreSQL outside any transaction, if none is open)."""
         if self._deferred:
             self._flush()
+        return self._read_counters()
+
+    def _read_counters(self) -> dict[int, int]:
         try:
             if self.postgres:
                 return read_pg_generations(self._driver())
@@ -460,3 +551,16 @@ class Db:
     def _driver(self) -> psycopg.Connection[Any]:
         driver: psycopg.Connection[Any] = self.connection.connection.driver_connection  # type: ignore[assignment]
         return driver
+
+
+_NOT_SERVED: Any = object()
+
+
+def _settle(scope: RequestScope, generations: dict[int, int]) -> dict[int, int]:
+    """Record the counters ``scope`` read; ``StaleCache`` if data it served is older."""
+    assumed, scope.assumed = scope.assumed, {}
+    scope.generations = generations
+    stale = sorted(c for c, g in assumed.items() if generations.get(c) != g)
+    if stale:
+        raise StaleCache(f"cached data of counters {stale} changed before it was checked")
+    return generations

@@ -143,16 +143,55 @@ class DriverQuery:
         Raises:
             psycopg.Error: the query failed.
         """
-        from psycopg.adapt import PyFormat, Transformer
+        from psycopg.adapt import Transformer
 
         transformer = Transformer(driver)
+        command = self._pg_command(transformer, values)
+        assert command.name is not None
+        result = exec_own_prepared(driver, command.name, command.sql, command.params or ())
+        transformer.set_pgresult(result)
+        return transformer.load_rows(0, result.ntuples, tuple)
+
+    def run_idle_counted(
+        self, driver: psycopg.Connection[Any], values: Mapping[str, Any]
+    ) -> tuple[dict[int, int], list[Any]]:
+        """``run_idle``, with the generation counters read first in the same round trip.
+
+        For a unit of work that served cached data before its first query
+        (``SqlStorage.run_scoped``): the counters say whether that data was current.
+
+        Raises:
+            psycopg.Error: a statement failed.
+        """
+        from psycopg.adapt import Transformer
+
+        transformer = Transformer(driver)
+        commands = (_GENERATIONS_COMMAND, self._pg_command(transformer, values))
+        try:
+            results = run_pg_pipeline(driver, commands)
+        except PipelineFailed as failed:
+            if not failed.unprepared:
+                raise failed.error from None
+            # Outside a transaction a statement the connection lost costs only a second try.
+            learn_prepared(driver, failed.stale)
+            try:
+                results = run_pg_pipeline(driver, commands)
+            except PipelineFailed as again:
+                raise again.error from None
+        counters, rows = results
+        assert counters is not None
+        assert rows is not None
+        transformer.set_pgresult(rows)
+        return _counters_of(counters), transformer.load_rows(0, rows.ntuples, tuple)
+
+    def _pg_command(self, transformer: Transformer, values: Mapping[str, Any]) -> PgCommand:
+        from psycopg.adapt import PyFormat
+
+        assert self.pg_name is not None, "a PostgreSQL query's own command"
         bound = _bound(self.names, self.binds, {**self.defaults, **values})
         # Text, as psycopg's cursor sends them: the server parses each for its parameter's type.
         params = transformer.dump_sequence(bound, [PyFormat.TEXT] * len(bound))
-        assert self.pg_name is not None, "run_idle is for PostgreSQL queries"
-        result = exec_own_prepared(driver, self.pg_name, self.pg_sql, params)
-        transformer.set_pgresult(result)
-        return transformer.load_rows(0, result.ntuples, tuple)
+        return PgCommand(self.pg_sql, params, self.pg_name)
 
 
 _queries: dict[tuple[int, str], DriverQuery] = {}
@@ -258,14 +297,19 @@ def read_pg_generations(driver: psycopg.Connection[Any]) -> dict[int, int]:
         with driver.cursor() as cursor:
             cursor.execute(GENERATIONS_SQL, prepare=True)
             return _counters(cursor.fetchall())
-    result = exec_own_prepared(driver, _GENERATIONS_STATEMENT, GENERATIONS_SQL.encode(), [])
+    command = _GENERATIONS_COMMAND
+    assert command.name is not None
+    return _counters_of(exec_own_prepared(driver, command.name, command.sql, ()))
+
+
+def _counters_of(result: pq.abc.PGresult) -> dict[int, int]:
     return _counters(
         (result.get_value(row, 0), result.get_value(row, 1)) for row in range(result.ntuples)
     )
 
 
 # This module's own statement (psycopg names its statements ``_pg3_...``).
-_GENERATIONS_STATEMENT = b"reserver_generations"
+_GENERATIONS_COMMAND = PgCommand(GENERATIONS_SQL.encode(), (), b"reserver_generations")
 # Not prepared on this connection: never yet, or dropped by the DEALLOCATE ALL psycopg sends
 # after a ROLLBACK.
 _UNPREPARED = "26000"
@@ -300,6 +344,7 @@ def exec_own_prepared(
         elif state != _UNPREPARED:
             _raise_failed(driver, result)
         _check(driver, pgconn.prepare(name, sql), pq.ExecStatus.COMMAND_OK)
+        _prepared.setdefault(driver, set()).add(name)
         result = pgconn.exec_prepared(name, values)
     return _check(driver, result, pq.ExecStatus.TUPLES_OK)
 
@@ -325,25 +370,32 @@ class PipelineFailed(Exception):
     """A command of ``run_pg_pipeline`` failed: which one, and psycopg's error for it.
 
     ``unprepared``: it failed because the statements of ours on the connection were not what
-    this module believed (psycopg's ``DEALLOCATE ALL`` after a ``ROLLBACK`` drops them):
-    ``learn_prepared``, then the same batch succeeds.
+    this module believed (psycopg's ``DEALLOCATE ALL`` after a ``ROLLBACK`` drops them), or
+    because one of them, named by ``stale``, was prepared before a migration changed what it
+    returns: outside any transaction, ``learn_prepared(driver, failed.stale)``, then the same
+    batch succeeds.
     """
 
-    def __init__(self, index: int, error: Exception, *, unprepared: bool = False) -> None:
+    def __init__(
+        self, index: int, error: Exception, *, unprepared: bool = False, stale: bytes | None = None
+    ) -> None:
         super().__init__(str(error))
         self.index = index
         self.error = error
-        self.unprepared = unprepared
+        self.unprepared = unprepared or stale is not None
+        self.stale = stale
 
 
 # The statements of this module prepared on each connection (for ``run_pg_pipeline``).
 _prepared: weakref.WeakKeyDictionary[Any, set[bytes]] = weakref.WeakKeyDictionary()
 # The name of a statement that is already prepared.
 _DUPLICATE = "42P05"
-# The statements this module prepares for pipelines are named ``reserver_w...``.
-_WRITES = "reserver_w"
+# Every statement this module prepares is named ``reserver_...``; those of writes and locks
+# ``reserver_w...``.
+_OURS = "reserver_"
+_WRITES = _OURS + "w"
 _OURS_PREPARED = (
-    b"SELECT name FROM pg_prepared_statements WHERE starts_with(name, '" + _WRITES.encode() + b"')"
+    b"SELECT name FROM pg_prepared_statements WHERE starts_with(name, '" + _OURS.encode() + b"')"
 )
 # A transaction-level advisory lock on a 64-bit hash of a key: for psycopg's cursor, and (with
 # PostgreSQL's placeholder) for ``run_pg_pipeline``.
@@ -358,15 +410,16 @@ def pg_lock_command(key: str) -> PgCommand:
 
 def run_pg_pipeline(
     driver: psycopg.Connection[Any], commands: Sequence[PgCommand], *, named: bool = True
-) -> None:
-    """Run ``commands`` in one round trip, in libpq's pipeline mode; rows they return are dropped.
+) -> list[pq.abc.PGresult | None]:
+    """Run ``commands`` in one round trip, in libpq's pipeline mode; the rows of each query.
 
     For the writes of a unit of work (BEGIN, its locks, its inserts, COMMIT): psycopg's own
     pipeline spends 0.34 ms of CPU on such a batch, libpq 0.09 (bench/RESULTS.md). Commands
     with a name run as statements prepared once per connection (the prepare goes in the same
     batch), unless ``named`` is false: then every statement goes unnamed, parsed and planned
     afresh. After a failure the server skips the rest up to the sync, as psycopg's pipeline
-    does; a transaction the batch opened is then left failed, for the caller's rollback.
+    does; a transaction the batch opened is then left failed, for the caller's rollback. The
+    result is, for each command, the result that holds its rows (``None``: it returns none).
 
     Raises:
         PipelineFailed: the first command that failed, with psycopg's error for it.
@@ -379,6 +432,7 @@ def run_pg_pipeline(
     # What each message of the batch is: a command's index, or the name a prepare is for.
     sent: list[int | bytes] = []
     preparing: set[bytes] = set()
+    rows: list[pq.abc.PGresult | None] = [None] * len(commands)
     pgconn.enter_pipeline_mode()
     try:
         for index, command in enumerate(commands):
@@ -405,7 +459,9 @@ def run_pg_pipeline(
             if status == pq.ExecStatus.PIPELINE_SYNC:
                 break
             what = sent[message]
-            if status == pq.ExecStatus.COMMAND_OK and isinstance(what, bytes):
+            if status == pq.ExecStatus.TUPLES_OK and isinstance(what, int):
+                rows[what] = result
+            elif status == pq.ExecStatus.COMMAND_OK and isinstance(what, bytes):
                 known.add(what)  # prepared statements outlive a failed transaction
             elif status == pq.ExecStatus.FATAL_ERROR and failure is None:
                 failure = _pipeline_failure(driver, result, what, commands)
@@ -415,6 +471,7 @@ def run_pg_pipeline(
                 pgconn.exit_pipeline_mode()
     if failure is not None:
         raise failure
+    return rows
 
 
 def _pipeline_failure(
@@ -431,17 +488,22 @@ def _pipeline_failure(
         what if isinstance(what, int) else next(i for i, c in enumerate(commands) if c.name == what)
     )
     error = _error_of(driver, result)
-    return PipelineFailed(index, error, unprepared=state in (_UNPREPARED, _DUPLICATE))
+    stale = commands[index].name if state == _STALE_PLAN else None
+    return PipelineFailed(index, error, unprepared=state in (_UNPREPARED, _DUPLICATE), stale=stale)
 
 
-def learn_prepared(driver: psycopg.Connection[Any]) -> None:
+def learn_prepared(driver: psycopg.Connection[Any], stale: bytes | None = None) -> None:
     """Read which statements of this module the connection holds, after a wrong belief.
 
+    ``stale``: a statement of ours to drop first, prepared before its table changed.
+
     Raises:
-        psycopg.Error: the query failed.
+        psycopg.Error: a statement failed.
     """
     from psycopg import pq
 
+    if stale is not None:
+        _exec_simple(driver, b"DEALLOCATE " + stale, pq.ExecStatus.COMMAND_OK)
     result = _exec_simple(driver, _OURS_PREPARED, pq.ExecStatus.TUPLES_OK)
     _prepared[driver] = {result.get_value(row, 0) or b"" for row in range(result.ntuples)}
 

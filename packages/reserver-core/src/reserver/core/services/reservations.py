@@ -125,7 +125,21 @@ class ReservationService:
         span: TimeSpan,
         principal: Principal,
     ) -> T:
-        """Run ``work`` in one unit of work; attach alternatives (``principal`` may book)."""
+        """Run ``work`` in one unit of work; attach alternatives (``principal`` may book).
+
+        In a scope of its own (``Storage.run_scoped``): a booking is the hottest path, and
+        there a storage may check its caches without a round trip of their own.
+        """
+        storage = self._ctx.storage
+        return storage.run_scoped(lambda: self._booking(work, resource_ids, span, principal))
+
+    def _booking(
+        self,
+        work: Callable[[Transaction], T],
+        resource_ids: Sequence[ResourceId],
+        span: TimeSpan,
+        principal: Principal,
+    ) -> T:
         try:
             with self._ctx.storage.transaction() as tx:
                 try:

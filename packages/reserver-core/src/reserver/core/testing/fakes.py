@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from reserver.core.adapters.clock import FixedClock
 from reserver.core.adapters.recording import RecordingNotifier, RecordingSink
 from reserver.core.errors import StorageError
 from reserver.core.ports import Storage, Transaction
+
+T = TypeVar("T")
 
 
 class FailingStorage:
@@ -39,6 +42,10 @@ class FailingStorage:
     def request_scope(self) -> AbstractContextManager[None]:
         """The wrapped storage's request scope."""
         return self.inner.request_scope()
+
+    def run_scoped(self, work: Callable[[], T]) -> T:
+        """The wrapped storage's ``run_scoped`` (its units of work may fail as armed)."""
+        return self.inner.run_scoped(work)
 
     def close(self) -> None:
         """Close the wrapped storage."""

@@ -397,6 +397,46 @@ class StorageRecordsContract:
             due = tx.outbox.due(at(1), 10)
         assert [m.id for m in due] == ["evt-c", "evt-a", "evt-b"]
 
+    def test_run_scoped_gives_what_its_work_gives_and_sees_every_change(
+        self, storage: Storage
+    ) -> None:
+        """``run_scoped`` returns or raises what the work does, never with stale data.
+
+        The work reads a resource another thread changed after an earlier scope read it (and a
+        storage may have cached it): it must see the change. A unit of the work that raised
+        leaves nothing behind.
+        """
+        resource = make_resource()
+        store(storage, resource)
+
+        def name() -> str:
+            with storage.transaction(readonly=True) as tx:
+                return tx.resources.get(resource.id).name
+
+        assert storage.run_scoped(name) == resource.name
+        renamed = attrs.evolve(resource, name="Renamed", version=resource.version + 1)
+
+        def rename() -> None:
+            with storage.transaction() as tx:
+                tx.resources.update(renamed, expected_version=resource.version)
+
+        other = threading.Thread(target=rename)
+        other.start()
+        other.join()
+        assert storage.run_scoped(name) == "Renamed"
+
+        def failing() -> None:
+            with storage.transaction() as tx:
+                tx.reservations.add(make_reservation(resource.id, at(0), at(1)))
+                raise Boom
+
+        with pytest.raises(Boom):
+            storage.run_scoped(failing)
+        with storage.request_scope():  # inside an open scope, the work is part of it
+            assert storage.run_scoped(name) == "Renamed"
+        with storage.transaction(readonly=True) as tx:
+            assert tx.reservations.blocking_overlaps([resource.id], span(0, 1)) == []
+
     def test_a_request_scope_sees_its_own_writes_and_other_units_reservations(
         self, storage: Storage
     ) -> None:

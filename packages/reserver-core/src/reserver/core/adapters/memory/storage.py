@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urlsplit
 
 from reserver.core.adapters.memory._state import MemoryState
 from reserver.core.adapters.memory._unit import MemoryTransaction
 from reserver.core.errors import ConfigurationError, StorageError
+
+T = TypeVar("T")
 
 
 class InMemoryStorage:
@@ -46,6 +49,10 @@ class InMemoryStorage:
     def request_scope(self) -> AbstractContextManager[None]:
         """Nothing to share: every unit of work reads the current state (see ``Storage``)."""
         return nullcontext()
+
+    def run_scoped(self, work: Callable[[], T]) -> T:
+        """``work()``: there is no cache to check (see ``Storage``)."""
+        return work()
 
     def close(self) -> None:
         """Refuse every later unit of work; the data goes with the object."""

@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
+import attrs
 import pytest
 
-from reserver.core import Reserver
+from reserver.core import Reserver, ResourceDraft
+from reserver.core.adapters.hashing import ScryptPasswordHasher
 from reserver.core.adapters.memory import InMemoryStorage
-from reserver.core.errors import ConfigurationError
-from reserver.core.principals import Principal
+from reserver.core.errors import ConfigurationError, RunAgain
+from reserver.core.identity import UserDraft
+from reserver.core.ids import ResourceId
+from reserver.core.ports import Transaction
+from reserver.core.principals import Principal, Role
 from reserver.core.settings import IdentitySettings
-from reserver.core.testing.fakes import FailingStorage
+from reserver.core.spans import TimeSpan
+from reserver.core.testing.fakes import FailingStorage, FixedClock
 from reserver.flask import Environment, Services, Settings, Tier, create_app
 from reserver.flask.limits import MemoryWindows
 
@@ -40,6 +49,10 @@ def failing_client(failing: FailingStorage) -> Any:
 
 
 ANYONE = {"Authorization": "Bearer anything"}
+NOW = datetime(2030, 1, 7, 8, 0, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+PASSWORD = "correct-horse-battery-staple-42"
+T = TypeVar("T")
 
 
 def test_an_unknown_route_is_a_404_problem(problem: Any, anon: Any) -> None:
@@ -240,33 +253,115 @@ def test_processes_sharing_a_redis_storage_share_each_callers_budget(
     assert answers == ([200, 200, 200, 429, 429] if shared else [200] * 5)
 
 
-class _ScopeCounter(FailingStorage):
-    """A storage that counts the request scopes opened and closed on it."""
+class _StaleOnce(FailingStorage):
+    """A storage that counts its scopes, and finds its caches stale once when armed.
+
+    As ``SqlStorage`` on PostgreSQL does, ``run_scoped`` runs the work again on ``RunAgain``;
+    armed, the next writing unit of work raises it before it opens.
+    """
 
     def __init__(self, inner: InMemoryStorage) -> None:
         super().__init__(inner)
-        self.opened = self.closed = 0
+        self.scopes = self.outside = self.depth = 0
+        self.armed = False
+        self.between: Callable[[], None] = lambda: None
 
-    def request_scope(self) -> _ScopeCounter:
-        self.opened += 1
-        return self
+    def run_scoped(self, work: Callable[[], T]) -> T:
+        if self.depth:  # inside an open scope: part of it
+            return work()
+        self.scopes += 1
+        self.depth += 1
+        try:
+            return work()
+        except RunAgain:
+            self.between()
+            return work()
+        finally:
+            self.depth -= 1
 
-    def __enter__(self) -> None:
-        return None
+    def transaction(self, *, readonly: bool = False) -> AbstractContextManager[Transaction]:
+        self.outside += not self.depth
+        if self.armed and not readonly:
+            self.armed = False
+            raise RunAgain("the caches were stale (simulated)")
+        return super().transaction(readonly=readonly)
 
-    def __exit__(self, *exc: object) -> None:
-        self.closed += 1  # explicitly, not when a forgotten scope is collected
+
+@attrs.frozen
+class _Stale:
+    storage: _StaleOnce
+    client: Any
+    token: str  # ann's
+    booking: dict[str, str]  # of a free hour of a room
 
 
-def test_every_request_runs_in_one_request_scope_closed_with_it() -> None:
-    storage = _ScopeCounter(InMemoryStorage())
-    reserver = Reserver(storage=storage, identity=IdentitySettings(environment="development"))
+@pytest.fixture
+def stale() -> _Stale:
+    """A storage that can turn stale, a client over it, ann's token and a booking to make."""
+    storage = _StaleOnce(InMemoryStorage())
+    reserver = Reserver(
+        storage=storage,
+        clock=FixedClock(NOW),
+        identity=IdentitySettings(environment="development"),
+        hasher=ScryptPasswordHasher(n=16, r=1, p=1),
+    )
+    reserver.identity.setup(UserDraft("admin"), PASSWORD)
+    boss = reserver.identity.authenticate(login_token(reserver, "admin"))
+    reserver.users.create(boss, UserDraft("ann"), PASSWORD, roles=[Role.USER])
+    room = reserver.resources.create(boss, ResourceDraft(name="Room", timezone="UTC"))
     client = create_app(
         Settings(environment=Environment.TEST), services=Services(reserver)
     ).test_client()
+    start = NOW + timedelta(days=1, hours=2)
+    booking = {
+        "resource_id": room.id,
+        "start": start.isoformat(),
+        "end": (start + HOUR).isoformat(),
+    }
+    token = login_token(reserver, "ann")
+    storage.scopes = storage.outside = 0
+    return _Stale(storage, client, token, booking)
+
+
+def login_token(reserver: Reserver, name: str) -> str:
+    tokens = reserver.identity.login(name, PASSWORD)
+    return tokens.access_token  # type: ignore[union-attr]
+
+
+def test_every_request_runs_in_one_scope_of_the_storage(stale: _Stale) -> None:
+    client, ann = stale.client, {"Authorization": f"Bearer {stale.token}"}
     assert client.get("/api/v1/setup/status").status_code == 200
     assert client.get("/api/v1/resources", headers=ANYONE).status_code == 401  # refused too
-    assert (storage.opened, storage.closed) == (2, 2)
+    made = client.post("/api/v1/reservations", json=stale.booking, headers=ann)
+    assert made.status_code == 201, made.json
+    assert (stale.storage.scopes, stale.storage.outside) == (3, 0)
+
+
+def test_a_request_whose_caches_were_stale_runs_again_and_answers_once(stale: _Stale) -> None:
+    client, ann = stale.client, {"Authorization": f"Bearer {stale.token}"}
+    stale.storage.armed = True
+    made = client.post("/api/v1/reservations", json=stale.booking, headers=ann)
+    assert made.status_code == 201, made.json
+    assert stale.storage.scopes == 1
+    mine = client.get("/api/v1/reservations/my", headers=ann).json
+    assert [r["id"] for r in mine["items"]] == [made.json["id"]]
+
+
+def test_a_request_run_again_authenticates_afresh(stale: _Stale, problem: Any) -> None:
+    """A session ended between the two tries is dead for the second: ``g`` starts afresh."""
+    client, ann = stale.client, {"Authorization": f"Bearer {stale.token}"}
+    reserver = client.application.extensions["reserver"].reserver
+    stale.storage.armed = True
+    stale.storage.between = lambda: reserver.identity.logout(
+        reserver.identity.authenticate(stale.token)
+    )
+    problem(client.post("/api/v1/reservations", json=stale.booking, headers=ann), 401)
+    with stale.storage.transaction(readonly=True) as tx:
+        window = TimeSpan(NOW, NOW + timedelta(days=2))
+        assert (
+            tx.reservations.blocking_overlaps([ResourceId(stale.booking["resource_id"])], window)
+            == []
+        )
 
 
 class _Clock:

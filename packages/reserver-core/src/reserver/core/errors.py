@@ -12,6 +12,9 @@ Every edge maps them in exactly one place (``reserver.flask.problems``, ``reserv
     ├── OAuthError (``code``: RFC 6749 error)         → 400 (401 for invalid_client) · exit 1
     ├── ConfigurationError                            → fails at startup
     └── AdapterError → StorageError, DeliveryError    → 503, logged · exit 1
+
+``RunAgain`` is no error: a storage raises it inside ``Storage.run_scoped`` to have the work run
+again, and every layer in between lets it through.
 """
 
 from __future__ import annotations
@@ -163,6 +166,15 @@ class AdapterError(ReserverError):
 
 class StorageError(AdapterError):
     """The storage failed for a reason other than a rule or a conflict."""
+
+
+class RunAgain(Exception):
+    """Raised inside ``Storage.run_scoped`` by a storage whose cached data turned out stale.
+
+    That ``run_scoped`` call runs its work again; it never escapes it. Code between must not
+    catch it (it is no ``ReserverError``), and an adapter that maps exceptions to answers
+    passes it on.
+    """
 
 
 class DeliveryError(AdapterError):

@@ -22,14 +22,13 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         ConfigurationError: the settings cannot work (a weak secret in production, ...).
     """
     settings = settings or Settings.from_env()
-    app = Flask(__name__)
+    app = _ReserverFlask(__name__)
     app.session_interface = _NoSessions()
     app.config.from_mapping(settings.flask_config())
     app.url_map.strict_slashes = False
     services = services or build_services(settings)
     app.extensions[EXTENSION] = services
     app.extensions[EXTENSION + ".settings"] = settings
-    _request_scopes(app)  # first: the limiter's authentication is part of the request
     metrics.install(app)
     limits = Limits(app, settings)
     for prefix, api in MOUNTS:
@@ -62,21 +61,29 @@ class _NoSessions(SessionInterface):
         return None
 
 
-_SCOPE = "reserver_request_scope"
+class _ReserverFlask(Flask):
+    """Flask, dispatching each request in one scope of the storage (``Reserver.run_scoped``)."""
 
+    def full_dispatch_request(self) -> Response:
+        """Dispatch the request (hooks, authentication, view) in one ``run_scoped`` call.
 
-def _request_scopes(app: Flask) -> None:
-    """Run each request's use cases in one request scope (``Reserver.request_scope``)."""
+        The units of work of a request then share one check of the storage's caches, which on
+        PostgreSQL rides with the request's first query. When the storage finds the caches
+        were stale it dispatches the request again, with ``g`` as it was before the first
+        try, so the request authenticates afresh: nothing of the first try lasts but what went
+        through the use cases, and the storage wrote nothing before its check (the rate
+        limiter counts such a request twice).
+        """
+        state = vars(g._get_current_object())
+        before = dict(state)
+        tries = 0
 
-    def open_scope() -> None:
-        scope = current_services().reserver.request_scope()
-        scope.__enter__()
-        setattr(g, _SCOPE, scope)
+        def dispatch() -> Response:
+            nonlocal tries
+            if tries:
+                state.clear()
+                state.update(before)
+            tries += 1
+            return Flask.full_dispatch_request(self)
 
-    def close_scope(_: BaseException | None) -> None:
-        scope = g.pop(_SCOPE, None)
-        if scope is not None:
-            scope.__exit__(None, None, None)
-
-    app.before_request(open_scope)
-    app.teardown_request(close_scope)
+        return current_services().reserver.run_scoped(dispatch)

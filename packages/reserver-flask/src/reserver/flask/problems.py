@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 import attrs
 from werkzeug.exceptions import HTTPException
@@ -25,6 +25,7 @@ from reserver.core.errors import (
     OAuthErrorCode,
     PermissionDeniedError,
     ReserverError,
+    RunAgain,
     TooManyAttemptsError,
     ValidationError,
 )
@@ -147,8 +148,14 @@ def from_unexpected(error: Exception) -> Response:
     return problem(INTERNAL.status, INTERNAL.title, "the server failed; it has been logged")
 
 
+def pass_on(signal: RunAgain) -> NoReturn:
+    """Let the storage's signal to run the request again through to it (no answer of its own)."""
+    raise signal
+
+
 def register(app: Flask) -> None:
     """Install the handlers on ``app``."""
+    app.register_error_handler(RunAgain, pass_on)
     app.register_error_handler(ReserverError, from_domain)
     app.register_error_handler(HTTPException, from_http)
     app.register_error_handler(Exception, from_unexpected)

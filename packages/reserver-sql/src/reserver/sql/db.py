@@ -15,7 +15,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.dml import UpdateBase
 
-from reserver.core.errors import StorageError
+from reserver.core.errors import RunAgain, StorageError
 from reserver.core.models import Reservation, Resource
 from reserver.sql.config_cache import ConfigCache
 from reserver.sql.driver import (
@@ -81,7 +81,7 @@ def _counter_written(statement: Executable) -> int | None:
     return GENERATION_OF_TABLE.get(getattr(table, "name", ""))
 
 
-class StaleCache(Exception):
+class StaleCache(RunAgain):
     """Cached data served before the counters were read was not current (``run_scoped``)."""
 
 

@@ -70,9 +70,9 @@ class _ReserverFlask(Flask):
         The units of work of a request then share one check of the storage's caches, which on
         PostgreSQL rides with the request's first query. When the storage finds the caches
         were stale it dispatches the request again, with ``g`` as it was before the first
-        try, so the request authenticates afresh: nothing of the first try lasts but what went
-        through the use cases, and the storage wrote nothing before its check (the rate
-        limiter counts such a request twice).
+        try, so the request authenticates afresh. Nothing of the first try lasts (the storage
+        wrote nothing before its check) but one count of the rate limiter: such a request
+        counts twice.
         """
         state = vars(g._get_current_object())
         before = dict(state)

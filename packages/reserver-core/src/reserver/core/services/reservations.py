@@ -131,33 +131,30 @@ class ReservationService:
         there a storage may check its caches without a round trip of their own.
         """
         storage = self._ctx.storage
-        return storage.run_scoped(lambda: self._booking(work, resource_ids, span, principal))
 
-    def _booking(
-        self,
-        work: Callable[[Transaction], T],
-        resource_ids: Sequence[ResourceId],
-        span: TimeSpan,
-        principal: Principal,
-    ) -> T:
-        try:
-            with self._ctx.storage.transaction() as tx:
-                try:
-                    return work(tx)
-                except pipeline.Refusal as refusal:
-                    # Searched in the refused unit, which has written nothing; raising undoes it.
-                    found = self._alternatives.for_refusal(tx, resource_ids, span, principal)
-                    refusal.alternatives = tuple(found)
-                    raise
-        except pipeline.Refusal:
-            raise
-        except ConflictError as exc:
-            # The storage refused (a race lost at a write or at the commit): a fresh unit.
-            if exc.alternatives:
+        def booking() -> T:
+            try:
+                with storage.transaction() as tx:
+                    try:
+                        return work(tx)
+                    except pipeline.Refusal as refusal:
+                        # Searched in the refused unit, which wrote nothing; raising undoes it.
+                        found = self._alternatives.for_refusal(tx, resource_ids, span, principal)
+                        refusal.alternatives = tuple(found)
+                        raise
+            except pipeline.Refusal:
                 raise
-            with self._ctx.storage.transaction(readonly=True) as tx:
-                found = self._alternatives.for_refusal(tx, resource_ids, span, principal)
-            raise ConflictError(str(exc), violations=exc.violations, alternatives=found) from exc
+            except ConflictError as exc:
+                # The storage refused (a race lost at a write or at the commit): a fresh unit.
+                if exc.alternatives:
+                    raise
+                with storage.transaction(readonly=True) as tx:
+                    found = self._alternatives.for_refusal(tx, resource_ids, span, principal)
+                raise ConflictError(
+                    str(exc), violations=exc.violations, alternatives=found
+                ) from exc
+
+        return storage.run_scoped(booking)
 
     def insert(
         self,

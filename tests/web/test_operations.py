@@ -345,6 +345,10 @@ def test_a_request_whose_caches_were_stale_runs_again_and_answers_once(stale: _S
     assert stale.storage.scopes == 1
     mine = client.get("/api/v1/reservations/my", headers=ann).json
     assert [r["id"] for r in mine["items"]] == [made.json["id"]]
+    text = client.get("/metrics").get_data(as_text=True)
+    assert "reserver_http_request_reruns_total 1.0" in text
+    assert 'reserver_bookings_total{kind="single"} 1.0' in text
+    assert 'route="/api/v1/reservations",status="201"} 1.0' in text
 
 
 def test_a_request_run_again_authenticates_afresh(stale: _Stale, problem: Any) -> None:

@@ -70,9 +70,10 @@ class _ReserverFlask(Flask):
         The units of work of a request then share one check of the storage's caches, which on
         PostgreSQL rides with the request's first query. When the storage finds the caches
         were stale it dispatches the request again, with ``g`` as it was before the first
-        try, so the request authenticates afresh. Nothing of the first try lasts (the storage
-        wrote nothing before its check) but one count of the rate limiter: such a request
-        counts twice.
+        try, so the request authenticates afresh, and counts it
+        (``reserver_http_request_reruns``). Nothing of the first try lasts (the storage wrote
+        nothing before its check) but a count in the rate limiter and, when the check came
+        only at the end, in the request metrics.
         """
         state = vars(g._get_current_object())
         before = dict(state)
@@ -83,6 +84,7 @@ class _ReserverFlask(Flask):
             if tries:
                 state.clear()
                 state.update(before)
+                metrics.rerun()
             tries += 1
             return Flask.full_dispatch_request(self)
 

@@ -1,4 +1,5 @@
-"""Prometheus metrics of one app: requests by route template, latency, bookings, refusals.
+"""Prometheus metrics of one app: requests by route template, latency, bookings, refusals,
+requests dispatched again (the storage's caches had changed under them).
 
 Routes are labelled by their template (``/api/v1/resources/<resource_id>``), never by the raw
 path, so the number of series stays bounded whatever clients send. Each app has its own
@@ -14,7 +15,7 @@ import os
 import time
 from typing import TYPE_CHECKING
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, current_app, request
 from reserver.core.errors import ConflictError
 
 if TYPE_CHECKING:
@@ -24,6 +25,7 @@ MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 EXTENSION = "reserver.metrics"
 UNMATCHED = "<unmatched>"
+_STARTED = "reserver.started"
 
 
 class Metrics:
@@ -58,6 +60,11 @@ class Metrics:
             ["rule"],
             registry=self.registry,
         )
+        self.reruns = Counter(
+            "reserver_http_request_reruns",
+            "Requests dispatched again because the storage's caches changed under them.",
+            registry=self.registry,
+        )
 
 
 def _current() -> Metrics | None:
@@ -80,13 +87,21 @@ def refused(error: ConflictError) -> None:
             metrics.conflicts.labels(rule).inc()
 
 
+def rerun() -> None:
+    """Count a request dispatched again (``reserver.flask.app``)."""
+    metrics = _current()
+    if metrics is not None:
+        metrics.reruns.inc()
+
+
 def _start() -> None:
-    g.reserver_started = time.perf_counter()
+    # In the request's environ, not ``g``: a request dispatched again keeps its first start.
+    request.environ.setdefault(_STARTED, time.perf_counter())
 
 
 def _finish(response: Response) -> Response:
     metrics = _current()
-    started = g.get("reserver_started")
+    started = request.environ.get(_STARTED)
     if metrics is None or started is None:
         return response
     route = request.url_rule.rule if request.url_rule is not None else UNMATCHED

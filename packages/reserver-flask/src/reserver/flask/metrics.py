@@ -1,5 +1,6 @@
-"""Prometheus metrics of one app: requests by route template, latency, bookings, refusals,
-requests dispatched again (the storage's caches had changed under them).
+"""Prometheus metrics of one app: requests by route template, latency, bookings, refusals.
+
+Also the requests dispatched again because the storage's caches changed under them.
 
 Routes are labelled by their template (``/api/v1/resources/<resource_id>``), never by the raw
 path, so the number of series stays bounded whatever clients send. Each app has its own

@@ -107,6 +107,36 @@ def test_the_postgres_session_time_zone_does_not_leak(pg_url: str) -> None:
     assert got.created_at.tzinfo == UTC
 
 
+def test_a_read_only_unit_reads_one_snapshot(storage: SqlStorage) -> None:
+    """What commits while a read-only unit runs stays out of its later reads, fast path or not.
+
+    Its first statement opens the snapshot (on PostgreSQL the BEGIN rides with the query); a
+    booking another thread commits between its reads is not seen by either, whether read
+    straight through the driver (the conflict check) or through SQLAlchemy (``get``).
+    """
+    resource = make_resource()
+    store(storage, resource)
+    booked = make_reservation(resource.id, at(0), at(1))
+    whole = TimeSpan(at(-1), at(2))
+    with storage.transaction(readonly=True) as tx:
+        assert tx.reservations.blocking_overlaps([resource.id], whole) == []
+        other = threading.Thread(target=store, args=(storage, booked))
+        other.start()
+        other.join()
+        assert tx.reservations.blocking_overlaps([resource.id], whole) == []
+        with pytest.raises(NotFoundError):
+            tx.reservations.get(booked.id)
+    with storage.transaction(readonly=True) as tx:
+        assert tx.reservations.get(booked.id) == booked
+
+    def write_through_a_read_only_unit() -> None:
+        with storage.transaction(readonly=True) as tx:
+            tx.reservations.add(make_reservation(resource.id, at(3), at(4)))
+
+    with pytest.raises(StorageError):
+        write_through_a_read_only_unit()
+
+
 def test_a_naive_datetime_is_refused(storage: SqlStorage) -> None:
     resource = make_resource(created_at=datetime(2030, 1, 1, 9))  # noqa: DTZ001 - on purpose
     with pytest.raises(ValidationError) as info, storage.transaction() as tx:

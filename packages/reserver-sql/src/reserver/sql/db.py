@@ -20,6 +20,7 @@ from reserver.core.models import Reservation, Resource
 from reserver.sql.config_cache import ConfigCache
 from reserver.sql.driver import (
     LOCK_SQL,
+    READ_ONLY_BEGIN,
     DriverInsert,
     DriverQuery,
     PgCommand,
@@ -146,8 +147,9 @@ class Db:
         self.postgres = connection.dialect.name == "postgresql"
         options = connection.get_execution_options()
         self.readonly = bool(options.get(READONLY, False))
-        # A unit in autocommit mode (a writing unit on PostgreSQL, see storage) opens its
-        # transaction itself, before its first statement that may write or lock.
+        # A unit in autocommit mode (every unit on PostgreSQL, see storage) opens its
+        # transaction itself: a writing one before its first statement that may write or lock,
+        # a read-only one (its snapshot) with its first statement.
         self._opened = options.get("isolation_level") != "AUTOCOMMIT"
         # Whether the unit may have changed anything or failed a statement: only a unit that
         # ran nothing but successful queries may end with COMMIT when it raises (see storage).
@@ -177,7 +179,7 @@ class Db:
         if not reads:
             self._note_write(statement)
         try:
-            if not reads or _locks_rows(statement):
+            if not reads or _locks_rows(statement) or self.readonly:
                 self.begin()
             return self.connection.execute(statement, parameters)
         except sa_exc.SQLAlchemyError as exc:
@@ -215,8 +217,8 @@ class Db:
         """
         query = driver_query(statement, self.connection.dialect)
         driver: Any = self.connection.connection.driver_connection
-        if self._counts_with(query):
-            return self._fetch_counted(query, driver, parameters, subject=subject)
+        if self.postgres and not self._opened and (self.readonly or self._counts_with(query)):
+            return self._fetch_first(query, driver, parameters, subject=subject)
         self.check_first()
         if self._deferred:
             self._flush()
@@ -236,10 +238,9 @@ class Db:
             self._driver_failed(exc, query.sql, parameters, subject=subject)
 
     def _counts_with(self, query: DriverQuery) -> bool:
-        """Whether ``query`` carries the scope's counters (one round trip for both).
+        """Whether ``query``, on PostgreSQL, carries the scope's counters (one round trip).
 
-        It does as the scope's first statement, after the scope served unchecked cached data,
-        on an idle PostgreSQL connection.
+        It does as the scope's first statement, after the scope served unchecked cached data.
         """
         scope = self._scope
         return (
@@ -247,22 +248,36 @@ class Db:
             and scope.unchecked
             and bool(scope.assumed)
             and query.pg_name is not None
-            and not self._opened
             and not self._deferred
         )
 
-    def _fetch_counted(
+    def _fetch_first(
         self, query: DriverQuery, driver: Any, parameters: Mapping[str, Any], *, subject: str
     ) -> list[tuple[Any, ...]]:
-        """``fetch`` as the scope's first statement, reading the counters in its round trip."""
+        """``fetch`` as the first statement of a PostgreSQL unit with no transaction yet.
+
+        One round trip carries, before the query, what must go first: a read-only unit's
+        BEGIN (its snapshot), and the scope's counters when they check unchecked data.
+        """
         scope = self._scope
-        assert scope is not None
-        scope.unchecked = False
+        counted = self._counts_with(query)
+        if counted:
+            assert scope is not None
+            scope.unchecked = False
+        else:
+            self.check_first()
+        if self._deferred:
+            self._flush()
+        begin = READ_ONLY_BEGIN if self.readonly else None
         try:
-            generations, rows = query.run_idle_counted(driver, parameters)
+            generations, rows = query.run_first(driver, parameters, begin=begin, counters=counted)
         except Exception as exc:
             self._driver_failed(exc, query.sql, parameters, subject=subject)
-        self._generations = _settle(scope, generations)
+        finally:
+            self._opened = self._opened or begin is not None
+        if generations is not None:
+            assert scope is not None
+            self._generations = _settle(scope, generations)
         return query.convert(rows)
 
     def check_first(self) -> None:
@@ -356,11 +371,15 @@ class Db:
         if not self._opened:
             self.check_first()
             try:
-                begin_pg_transaction(self._driver())
+                begin_pg_transaction(self._driver(), self._begin_command())
             except Exception as exc:
                 self.dirty = True
                 raise StorageError(f"storage failed to begin a transaction: {exc}") from exc
             self._opened = True
+
+    def _begin_command(self) -> bytes | None:
+        """The BEGIN of this unit's transaction: a read-only unit's own, else psycopg's."""
+        return READ_ONLY_BEGIN if self.readonly else None
 
     def _flush(self, *, commit: bool = False) -> None:
         if self._deferred:
@@ -400,7 +419,7 @@ class Db:
         began = not self._opened
         commands: list[PgCommand] = []
         if began:
-            commands.append(PgCommand(pg_begin_command(driver)))
+            commands.append(PgCommand(self._begin_command() or pg_begin_command(driver)))
         for key in sorted({w.lock for w in deferred if w.lock is not None}):
             commands.append(pg_lock_command(key))
         first_write = len(commands)

@@ -152,13 +152,22 @@ class DriverQuery:
         transformer.set_pgresult(result)
         return transformer.load_rows(0, result.ntuples, tuple)
 
-    def run_idle_counted(
-        self, driver: psycopg.Connection[Any], values: Mapping[str, Any]
-    ) -> tuple[dict[int, int], list[Any]]:
-        """``run_idle``, with the generation counters read first in the same round trip.
+    def run_first(
+        self,
+        driver: psycopg.Connection[Any],
+        values: Mapping[str, Any],
+        *,
+        begin: bytes | None = None,
+        counters: bool = False,
+    ) -> tuple[dict[int, int] | None, list[Any]]:
+        """The query as its unit's first statement, in one round trip with what goes first.
 
-        For a unit of work that served cached data before its first query
-        (``SqlStorage.run_scoped``): the counters say whether that data was current.
+        On an idle connection: ``begin``, a BEGIN that opens the unit's transaction (a read-only
+        unit's snapshot), then with ``counters`` the generation counters (for a unit that served
+        cached data before its first query, ``SqlStorage.run_scoped``), then the query. A
+        statement the connection lost costs a second try, the transaction the batch opened
+        rolled back first; after any other failure that transaction is left failed, for the
+        caller's rollback.
 
         Raises:
             psycopg.Error: a statement failed.
@@ -166,23 +175,29 @@ class DriverQuery:
         from psycopg.adapt import Transformer
 
         transformer = Transformer(driver)
-        commands = (_GENERATIONS_COMMAND, self._pg_command(transformer, values))
+        commands = [PgCommand(begin)] if begin is not None else []
+        if counters:
+            commands.append(_GENERATIONS_COMMAND)
+        commands.append(self._pg_command(transformer, values))
         try:
             results = run_pg_pipeline(driver, commands)
         except PipelineFailed as failed:
             if not failed.unprepared:
                 raise failed.error from None
-            # Outside a transaction a statement the connection lost costs only a second try.
+            if begin is not None:
+                rollback_pg_transaction(driver)
             learn_prepared(driver, failed.stale)
             try:
                 results = run_pg_pipeline(driver, commands)
             except PipelineFailed as again:
                 raise again.error from None
-        counters, rows = results
-        assert counters is not None
+        rows = results[-1]
         assert rows is not None
         transformer.set_pgresult(rows)
-        return _counters_of(counters), transformer.load_rows(0, rows.ntuples, tuple)
+        found = results[-2] if counters else None
+        return None if found is None else _counters_of(found), transformer.load_rows(
+            0, rows.ntuples, tuple
+        )
 
     def _pg_command(self, transformer: Transformer, values: Mapping[str, Any]) -> PgCommand:
         from psycopg.adapt import PyFormat
@@ -349,21 +364,26 @@ def exec_own_prepared(
     return _check(driver, result, pq.ExecStatus.TUPLES_OK)
 
 
-def begin_pg_transaction(driver: psycopg.Connection[Any]) -> None:
+# A read-only unit's transaction: one snapshot for all its reads, and no write.
+READ_ONLY_BEGIN = b"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+
+
+def begin_pg_transaction(driver: psycopg.Connection[Any], command: bytes | None = None) -> None:
     """Open a transaction on ``driver``, in autocommit mode, with the BEGIN psycopg would send.
 
     A writing unit of work on PostgreSQL runs its first reads outside any transaction (at READ
     COMMITTED a statement sees the same either way) and opens one only before its first
     statement that may write or lock: a unit refused after its reads then ends with no COMMIT.
     psycopg follows the transaction state libpq reports, so ``commit`` and ``rollback`` end
-    this transaction as they end their own.
+    this transaction as they end their own. ``command``: another BEGIN than psycopg's
+    (``READ_ONLY_BEGIN``).
 
     Raises:
         psycopg.Error: the BEGIN failed.
     """
     from psycopg import pq
 
-    _exec_simple(driver, pg_begin_command(driver), pq.ExecStatus.COMMAND_OK)
+    _exec_simple(driver, command or pg_begin_command(driver), pq.ExecStatus.COMMAND_OK)
 
 
 class PipelineFailed(Exception):

@@ -37,13 +37,11 @@ from reserver.sql.writers import Member, WriterGroups
 if TYPE_CHECKING:
     from reserver.core.ports import Storage, Transaction
 
-# The driver opens the transaction with one ``BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY``
-# (no separate SET TRANSACTION round trip); the pool resets both when the connection returns.
-_PG_READONLY = {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
-# A writing unit starts in autocommit mode and opens its READ COMMITTED transaction itself,
-# before its first statement that may write or lock (``Db``): one refused after its reads
-# never had a transaction to end.
-_PG_WRITING = {"isolation_level": "AUTOCOMMIT"}
+# Every unit starts in autocommit mode and opens its transaction itself (``Db``): a writing
+# one, READ COMMITTED, before its first statement that may write or lock, so one refused after
+# its reads never had a transaction to end; a read-only one, REPEATABLE READ READ ONLY (one
+# snapshot), in the same round trip as its first query.
+_PG_UNIT = {"isolation_level": "AUTOCOMMIT"}
 
 T = TypeVar("T")
 
@@ -86,7 +84,8 @@ class SqlStorage:
     PostgreSQL, where the exclusion constraint is what refuses a concurrent overlap (and the
     transaction opens at the unit's first statement that may write or lock); read-only
     ones run deferred with ``query_only`` on SQLite and at REPEATABLE READ, READ ONLY on
-    PostgreSQL (one snapshot), so a write through them is a ``StorageError``. A SQLite
+    PostgreSQL (one snapshot, opened with their first query), so a write through them is a
+    ``StorageError``. A SQLite
     database that stays locked past the busy timeout is retried a few times, then surfaces as
     ``StorageError``. Deviation from the port, as in the in-memory storage: a writing unit of
     work opened while the same thread has one open raises ``StorageError`` at once, instead
@@ -345,10 +344,8 @@ class SqlStorage:
                 connection = self._writer_connection() if shared else self._engine.connect()
                 if readonly:
                     connection.execution_options(**{READONLY: True})
-                    if self._postgres:
-                        connection.execution_options(**_PG_READONLY)
-                elif self._postgres:
-                    connection.execution_options(**_PG_WRITING)
+                if self._postgres:
+                    connection.execution_options(**_PG_UNIT)
                 connection.begin()
                 return connection
             except sa_exc.SQLAlchemyError as exc:

@@ -17,7 +17,7 @@ from reserver.core.ports import Transaction
 from reserver.core.principals import Permission, Principal
 from reserver.core.queries import PageRequest, ResourceQuery, check_limit
 from reserver.core.rules import Candidate, policy_violations
-from reserver.core.services.context import ServiceContext
+from reserver.core.services.context import ServiceContext, scoped
 from reserver.core.services.resolution import ResourceRules, RuleBook, load_rules
 from reserver.core.spans import TimeSpan, local_day_span
 
@@ -93,6 +93,7 @@ class AvailabilityService:
     def __init__(self, ctx: ServiceContext) -> None:
         self._ctx = ctx
 
+    @scoped
     def free_slots(
         self,
         principal: Principal,
@@ -115,6 +116,7 @@ class AvailabilityService:
             busy = BusyBlocks(tx).want(resource_id, window, rules.policy)
             return self.bookable(rules, window, busy.of(resource_id), duration, limit=None)
 
+    @scoped
     def next_available(
         self,
         principal: Principal,
@@ -138,6 +140,7 @@ class AvailabilityService:
             found = self.bookable(rules, window, busy.of(resource_id), duration, limit=1)
             return found[0] if found else None
 
+    @scoped
     def busy(
         self, principal: Principal, resource_id: ResourceId, window: TimeSpan
     ) -> list[TimeSpan]:
@@ -148,6 +151,7 @@ class AvailabilityService:
             require_visible(tx, principal, resource_id)
             return [r.span for r in tx.reservations.blocking_overlaps([resource_id], window)]
 
+    @scoped
     def find(
         self,
         principal: Principal,

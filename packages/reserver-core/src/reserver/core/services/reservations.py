@@ -33,7 +33,7 @@ from reserver.core.principals import Permission, Principal
 from reserver.core.queries import Page, PageRequest, ReservationQuery
 from reserver.core.rules import Candidate
 from reserver.core.services.availability import AlternativeFinder
-from reserver.core.services.context import ServiceContext
+from reserver.core.services.context import ServiceContext, scoped
 from reserver.core.services.resolution import load_rules
 from reserver.core.spans import TimeSpan
 
@@ -118,6 +118,7 @@ class ReservationService:
 
         return self.run_booking(work, list(request.resource_ids), span, principal)
 
+    @scoped
     def run_booking(
         self,
         work: Callable[[Transaction], T],
@@ -127,34 +128,28 @@ class ReservationService:
     ) -> T:
         """Run ``work`` in one unit of work; attach alternatives (``principal`` may book).
 
-        In a scope of its own (``Storage.run_scoped``): a booking is the hottest path, and
-        there a storage may check its caches without a round trip of their own.
+        In a scope of its own (``scoped``): a booking is the hottest path, and there a storage
+        may check its caches without a round trip of their own.
         """
         storage = self._ctx.storage
-
-        def booking() -> T:
-            try:
-                with storage.transaction() as tx:
-                    try:
-                        return work(tx)
-                    except pipeline.Refusal as refusal:
-                        # Searched in the refused unit, which wrote nothing; raising undoes it.
-                        found = self._alternatives.for_refusal(tx, resource_ids, span, principal)
-                        refusal.alternatives = tuple(found)
-                        raise
-            except pipeline.Refusal:
-                raise
-            except ConflictError as exc:
-                # The storage refused (a race lost at a write or at the commit): a fresh unit.
-                if exc.alternatives:
-                    raise
-                with storage.transaction(readonly=True) as tx:
+        try:
+            with storage.transaction() as tx:
+                try:
+                    return work(tx)
+                except pipeline.Refusal as refusal:
+                    # Searched in the refused unit, which has written nothing; raising undoes it.
                     found = self._alternatives.for_refusal(tx, resource_ids, span, principal)
-                raise ConflictError(
-                    str(exc), violations=exc.violations, alternatives=found
-                ) from exc
-
-        return storage.run_scoped(booking)
+                    refusal.alternatives = tuple(found)
+                    raise
+        except pipeline.Refusal:
+            raise
+        except ConflictError as exc:
+            # The storage refused (a race lost at a write or at the commit): a fresh unit.
+            if exc.alternatives:
+                raise
+            with storage.transaction(readonly=True) as tx:
+                found = self._alternatives.for_refusal(tx, resource_ids, span, principal)
+            raise ConflictError(str(exc), violations=exc.violations, alternatives=found) from exc
 
     def insert(
         self,

@@ -17,7 +17,14 @@ from reserver.core.ids import ResourceId, UserId
 from reserver.core.models import ResourceStatus
 from reserver.core.schedules import Scope, WeeklyHours
 from reserver.core.spans import TimeSpan
-from reserver.core.testing.builders import T0, at, make_blackout, make_resource, store
+from reserver.core.testing.builders import (
+    T0,
+    at,
+    make_blackout,
+    make_reservation,
+    make_resource,
+    store,
+)
 from reserver.core.testing.identity_builders import make_grant, make_user
 from reserver.sql import SqlStorage, db
 from reserver.sql.config_cache import ConfigCache
@@ -297,6 +304,36 @@ def test_work_run_scoped_sees_a_change_made_through_another_storage(
     assert runs == (
         ["Room one", "Room uno"] if first.engine.dialect.name == "postgresql" else ["Room uno"]
     )
+
+
+def test_a_read_only_unit_checks_the_caches_with_its_begin(
+    storages: tuple[SqlStorage, SqlStorage], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A scoped read whose first statement goes through SQLAlchemy: the counters ride along.
+
+    On PostgreSQL the read-only unit's BEGIN and the counters go in one round trip, and the
+    room renamed through another storage is found stale there: the work runs again.
+    """
+    first, second = storages
+    booked = make_reservation(ROOM, at(0), at(1))
+    store(first, booked)
+    runs: list[str] = []
+
+    def work() -> str:
+        with first.transaction(readonly=True) as tx:
+            name = tx.resources.get(ROOM).name  # from the cache, unchecked
+            assert tx.reservations.get(booked.id) == booked  # the first statement
+        runs.append(name)
+        return name
+
+    assert first.run_scoped(work) == "Room one"
+    rename(second, "Room uno")
+    runs.clear()
+    reads = counter_reads(monkeypatch)
+    assert first.run_scoped(work) == "Room uno"
+    assert runs == ["Room uno"]  # on PostgreSQL the first run stopped at its first statement
+    if first.engine.dialect.name == "postgresql":
+        assert len(reads) == 1  # the rerun's, read first; the first run's rode with its BEGIN
 
 
 def test_a_booking_on_a_room_disabled_through_another_storage_is_refused_at_once(

@@ -172,7 +172,6 @@ class Db:
         reservation: Reservation | None = None,
     ) -> sa.CursorResult[Any]:
         """Run ``statement``; ``subject`` and ``reservation`` name what is at stake in errors."""
-        self.check_first()
         if self._deferred:
             self._flush()
         reads = isinstance(statement, sa.Select)
@@ -180,7 +179,9 @@ class Db:
             self._note_write(statement)
         try:
             if not reads or _locks_rows(statement) or self.readonly:
-                self.begin()
+                self.begin()  # with the scope's check, when it is due
+            else:
+                self.check_first()
             return self.connection.execute(statement, parameters)
         except sa_exc.SQLAlchemyError as exc:
             self.dirty = True
@@ -217,7 +218,7 @@ class Db:
         """
         query = driver_query(statement, self.connection.dialect)
         driver: Any = self.connection.connection.driver_connection
-        if self.postgres and not self._opened and (self.readonly or self._counts_with(query)):
+        if self.postgres and not self._opened and (self.readonly or self._counts()):
             return self._fetch_first(query, driver, parameters, subject=subject)
         self.check_first()
         if self._deferred:
@@ -237,17 +238,18 @@ class Db:
         except Exception as exc:
             self._driver_failed(exc, query.sql, parameters, subject=subject)
 
-    def _counts_with(self, query: DriverQuery) -> bool:
-        """Whether ``query``, on PostgreSQL, carries the scope's counters (one round trip).
+    def _counts(self) -> bool:
+        """Whether the next statement, the scope's first, carries the scope's counters.
 
-        It does as the scope's first statement, after the scope served unchecked cached data.
+        It does on PostgreSQL, after the scope served unchecked cached data, unless queued
+        writes must go first (they go after the check).
         """
         scope = self._scope
         return (
-            scope is not None
+            self.postgres
+            and scope is not None
             and scope.unchecked
             and bool(scope.assumed)
-            and query.pg_name is not None
             and not self._deferred
         )
 
@@ -260,7 +262,7 @@ class Db:
         BEGIN (its snapshot), and the scope's counters when they check unchecked data.
         """
         scope = self._scope
-        counted = self._counts_with(query)
+        counted = self._counts()
         if counted:
             assert scope is not None
             scope.unchecked = False
@@ -323,7 +325,6 @@ class Db:
         """
         if not self.postgres:
             return
-        self.check_first()
         if self._deferred:
             self._flush()
         self.begin()
@@ -354,7 +355,6 @@ class Db:
         Otherwise they would go with the block's first statement, inside the savepoint, and a
         rollback to it would silently undo them too.
         """
-        self.check_first()
         if self._deferred:
             self._flush()
         self.begin()
@@ -369,13 +369,25 @@ class Db:
         to the end of the unit (an advisory lock) calls this first.
         """
         if not self._opened:
-            self.check_first()
+            # The counters that check unchecked cached data ride with the BEGIN.
+            scope, counted = self._scope, self._counts()
+            if counted:
+                assert scope is not None
+                scope.unchecked = False
+            else:
+                self.check_first()
             try:
-                begin_pg_transaction(self._driver(), self._begin_command())
+                generations = begin_pg_transaction(
+                    self._driver(), self._begin_command(), counters=counted
+                )
             except Exception as exc:
                 self.dirty = True
                 raise StorageError(f"storage failed to begin a transaction: {exc}") from exc
-            self._opened = True
+            finally:
+                self._opened = True
+            if generations is not None:
+                assert scope is not None
+                self._generations = _settle(scope, generations)
 
     def _begin_command(self) -> bytes | None:
         """The BEGIN of this unit's transaction: a read-only unit's own, else psycopg's."""

@@ -179,18 +179,7 @@ class DriverQuery:
         if counters:
             commands.append(_GENERATIONS_COMMAND)
         commands.append(self._pg_command(transformer, values))
-        try:
-            results = run_pg_pipeline(driver, commands)
-        except PipelineFailed as failed:
-            if not failed.unprepared:
-                raise failed.error from None
-            if begin is not None:
-                rollback_pg_transaction(driver)
-            learn_prepared(driver, failed.stale)
-            try:
-                results = run_pg_pipeline(driver, commands)
-            except PipelineFailed as again:
-                raise again.error from None
+        results = _run_first_batch(driver, commands, began=begin is not None)
         rows = results[-1]
         assert rows is not None
         transformer.set_pgresult(rows)
@@ -368,7 +357,33 @@ def exec_own_prepared(
 READ_ONLY_BEGIN = b"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 
 
-def begin_pg_transaction(driver: psycopg.Connection[Any], command: bytes | None = None) -> None:
+def _run_first_batch(
+    driver: psycopg.Connection[Any], commands: Sequence[PgCommand], *, began: bool
+) -> list[pq.abc.PGresult | None]:
+    """``run_pg_pipeline`` on an idle connection: a statement it lost costs a second try.
+
+    ``began``: the batch starts with a BEGIN, rolled back before the second try.
+
+    Raises:
+        psycopg.Error: a statement failed.
+    """
+    try:
+        return run_pg_pipeline(driver, commands)
+    except PipelineFailed as failed:
+        if not failed.unprepared:
+            raise failed.error from None
+        if began:
+            rollback_pg_transaction(driver)
+        learn_prepared(driver, failed.stale)
+    try:
+        return run_pg_pipeline(driver, commands)
+    except PipelineFailed as again:
+        raise again.error from None
+
+
+def begin_pg_transaction(
+    driver: psycopg.Connection[Any], command: bytes | None = None, *, counters: bool = False
+) -> dict[int, int] | None:
     """Open a transaction on ``driver``, in autocommit mode, with the BEGIN psycopg would send.
 
     A writing unit of work on PostgreSQL runs its first reads outside any transaction (at READ
@@ -376,14 +391,21 @@ def begin_pg_transaction(driver: psycopg.Connection[Any], command: bytes | None 
     statement that may write or lock: a unit refused after its reads then ends with no COMMIT.
     psycopg follows the transaction state libpq reports, so ``commit`` and ``rollback`` end
     this transaction as they end their own. ``command``: another BEGIN than psycopg's
-    (``READ_ONLY_BEGIN``).
+    (``READ_ONLY_BEGIN``). With ``counters``, the generation counters are read in the same
+    round trip, inside the transaction, and returned.
 
     Raises:
-        psycopg.Error: the BEGIN failed.
+        psycopg.Error: the BEGIN (or the read) failed.
     """
     from psycopg import pq
 
-    _exec_simple(driver, command or pg_begin_command(driver), pq.ExecStatus.COMMAND_OK)
+    begin = command or pg_begin_command(driver)
+    if not counters:
+        _exec_simple(driver, begin, pq.ExecStatus.COMMAND_OK)
+        return None
+    found = _run_first_batch(driver, [PgCommand(begin), _GENERATIONS_COMMAND], began=True)[1]
+    assert found is not None
+    return _counters_of(found)
 
 
 class PipelineFailed(Exception):

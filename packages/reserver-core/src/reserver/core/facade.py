@@ -131,8 +131,8 @@ class Reserver:
     def request_scope(self) -> AbstractContextManager[None]:
         """Group the use cases of one request (see ``Storage.request_scope``).
 
-        An adapter wraps each request in it: its units of work may then share the storage's
-        check of its caches (one round trip a request fewer on PostgreSQL).
+        Their units of work then share the storage's check of its caches. An adapter that can
+        run a request twice uses ``run_scoped`` instead (the web app does), which saves more.
         """
         return self.storage.request_scope()
 

@@ -28,12 +28,11 @@ from reserver.sql.driver import (
     begin_pg_transaction,
     driver_insert,
     driver_query,
-    learn_prepared,
     pg_begin_command,
     pg_lock_command,
     read_generations,
     read_pg_generations,
-    rollback_pg_transaction,
+    run_pg_fresh,
     run_pg_pipeline,
     wrap_driver_error,
 )
@@ -261,13 +260,7 @@ class Db:
         One round trip carries, before the query, what must go first: a read-only unit's
         BEGIN (its snapshot), and the scope's counters when they check unchecked data.
         """
-        scope = self._scope
-        counted = self._counts()
-        if counted:
-            assert scope is not None
-            scope.unchecked = False
-        else:
-            self.check_first()
+        counted = self._check_with_next()
         if self._deferred:
             self._flush()
         begin = READ_ONLY_BEGIN if self.readonly else None
@@ -276,11 +269,29 @@ class Db:
         except Exception as exc:
             self._driver_failed(exc, query.sql, parameters, subject=subject)
         finally:
-            self._opened = self._opened or begin is not None
-        if generations is not None:
-            assert scope is not None
-            self._generations = _settle(scope, generations)
+            if begin is not None:
+                self._opened = True
+        self._checked(generations)
         return query.convert(rows)
+
+    def _check_with_next(self) -> bool:
+        """Whether the next statement, which can carry them, reads the scope's counters.
+
+        If so, the scope stops serving unchecked data now and the caller hands what it read to
+        ``_checked``; if not, any check due is made first, in a round trip of its own.
+        """
+        if self._counts():
+            assert self._scope is not None
+            self._scope.unchecked = False
+            return True
+        self.check_first()
+        return False
+
+    def _checked(self, generations: dict[int, int] | None) -> None:
+        """Settle the counters a statement carried (``_check_with_next``), if it carried them."""
+        if generations is not None:
+            assert self._scope is not None
+            self._generations = _settle(self._scope, generations)
 
     def check_first(self) -> None:
         """Before the scope's first statement: stop serving unchecked data, and check it.
@@ -369,29 +380,22 @@ class Db:
         to the end of the unit (an advisory lock) calls this first.
         """
         if not self._opened:
-            # The counters that check unchecked cached data ride with the BEGIN.
-            scope, counted = self._scope, self._counts()
-            if counted:
-                assert scope is not None
-                scope.unchecked = False
-            else:
-                self.check_first()
+            counted = self._check_with_next()  # the counters may ride with the BEGIN
+            driver = self._driver()
             try:
                 generations = begin_pg_transaction(
-                    self._driver(), self._begin_command(), counters=counted
+                    driver, self._begin_command(driver), counters=counted
                 )
             except Exception as exc:
                 self.dirty = True
                 raise StorageError(f"storage failed to begin a transaction: {exc}") from exc
             finally:
                 self._opened = True
-            if generations is not None:
-                assert scope is not None
-                self._generations = _settle(scope, generations)
+            self._checked(generations)
 
-    def _begin_command(self) -> bytes | None:
+    def _begin_command(self, driver: psycopg.Connection[Any]) -> bytes:
         """The BEGIN of this unit's transaction: a read-only unit's own, else psycopg's."""
-        return READ_ONLY_BEGIN if self.readonly else None
+        return READ_ONLY_BEGIN if self.readonly else pg_begin_command(driver)
 
     def _flush(self, *, commit: bool = False) -> None:
         if self._deferred:
@@ -431,7 +435,7 @@ class Db:
         began = not self._opened
         commands: list[PgCommand] = []
         if began:
-            commands.append(PgCommand(self._begin_command() or pg_begin_command(driver)))
+            commands.append(PgCommand(self._begin_command(driver)))
         for key in sorted({w.lock for w in deferred if w.lock is not None}):
             commands.append(pg_lock_command(key))
         first_write = len(commands)
@@ -439,16 +443,12 @@ class Db:
         if commit:
             commands.append(PgCommand(b"COMMIT"))
         try:
-            try:
-                # Statements of ours by name only where a failure may be retried: in a
-                # transaction this batch opens, a ROLLBACK undoes nothing else.
-                run_pg_pipeline(driver, commands, named=began)
-            except PipelineFailed as failed:
-                if not (began and failed.unprepared):
-                    raise
-                rollback_pg_transaction(driver)
-                learn_prepared(driver, failed.stale)
-                run_pg_pipeline(driver, commands)
+            # Statements of ours by name only where a failure may be retried: in a
+            # transaction this batch opens, a ROLLBACK undoes nothing else.
+            if began:
+                run_pg_fresh(driver, commands, began=True)
+            else:
+                run_pg_pipeline(driver, commands, named=False)
         except PipelineFailed as failed:
             at = failed.index - first_write
             write = deferred[at] if 0 <= at < len(deferred) else _culprit(failed.error, deferred)

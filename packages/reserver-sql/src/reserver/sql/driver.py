@@ -179,7 +179,10 @@ class DriverQuery:
         if counters:
             commands.append(_GENERATIONS_COMMAND)
         commands.append(self._pg_command(transformer, values))
-        results = _run_first_batch(driver, commands, began=begin is not None)
+        try:
+            results = run_pg_fresh(driver, commands, began=begin is not None)
+        except PipelineFailed as failed:
+            raise failed.error from None
         rows = results[-1]
         assert rows is not None
         transformer.set_pgresult(rows)
@@ -357,53 +360,55 @@ def exec_own_prepared(
 READ_ONLY_BEGIN = b"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 
 
-def _run_first_batch(
+def run_pg_fresh(
     driver: psycopg.Connection[Any], commands: Sequence[PgCommand], *, began: bool
 ) -> list[pq.abc.PGresult | None]:
-    """``run_pg_pipeline`` on an idle connection: a statement it lost costs a second try.
+    """``run_pg_pipeline`` where a statement of ours the connection lost costs a second try.
 
-    ``began``: the batch starts with a BEGIN, rolled back before the second try.
+    Only for a batch on an idle connection, or one whose transaction the batch itself opens
+    (``began``: it starts with a BEGIN, which is rolled back first): there a retry undoes
+    nothing else.
 
     Raises:
-        psycopg.Error: a statement failed.
+        PipelineFailed: the first command that failed (on the second try, if there was one).
+        psycopg.Error: the connection failed.
     """
     try:
         return run_pg_pipeline(driver, commands)
     except PipelineFailed as failed:
         if not failed.unprepared:
-            raise failed.error from None
+            raise
         if began:
             rollback_pg_transaction(driver)
         learn_prepared(driver, failed.stale)
-    try:
-        return run_pg_pipeline(driver, commands)
-    except PipelineFailed as again:
-        raise again.error from None
+    return run_pg_pipeline(driver, commands)
 
 
 def begin_pg_transaction(
-    driver: psycopg.Connection[Any], command: bytes | None = None, *, counters: bool = False
+    driver: psycopg.Connection[Any], begin: bytes, *, counters: bool = False
 ) -> dict[int, int] | None:
-    """Open a transaction on ``driver``, in autocommit mode, with the BEGIN psycopg would send.
+    """Open a transaction on ``driver``, in autocommit mode, with ``begin``.
 
     A writing unit of work on PostgreSQL runs its first reads outside any transaction (at READ
     COMMITTED a statement sees the same either way) and opens one only before its first
     statement that may write or lock: a unit refused after its reads then ends with no COMMIT.
     psycopg follows the transaction state libpq reports, so ``commit`` and ``rollback`` end
-    this transaction as they end their own. ``command``: another BEGIN than psycopg's
-    (``READ_ONLY_BEGIN``). With ``counters``, the generation counters are read in the same
-    round trip, inside the transaction, and returned.
+    this transaction as they end their own. ``begin``: ``pg_begin_command``, the BEGIN psycopg
+    would send, or ``READ_ONLY_BEGIN``. With ``counters``, the generation counters are read in
+    the same round trip, inside the transaction, and returned.
 
     Raises:
         psycopg.Error: the BEGIN (or the read) failed.
     """
     from psycopg import pq
 
-    begin = command or pg_begin_command(driver)
     if not counters:
         _exec_simple(driver, begin, pq.ExecStatus.COMMAND_OK)
         return None
-    found = _run_first_batch(driver, [PgCommand(begin), _GENERATIONS_COMMAND], began=True)[1]
+    try:
+        found = run_pg_fresh(driver, [PgCommand(begin), _GENERATIONS_COMMAND], began=True)[1]
+    except PipelineFailed as failed:
+        raise failed.error from None
     assert found is not None
     return _counters_of(found)
 
